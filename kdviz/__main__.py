@@ -1,0 +1,5 @@
+"""`python -m kdviz` is the `kdviz` command."""
+
+from kdviz.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,212 @@
+"""The `kdviz` command: start the app, download MNIST, train teachers, distill, reproduce."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+EXAMPLES = """examples:
+  kdviz app                                   start the web app
+  kdviz download                              fetch MNIST once, before class
+  KDVIZ_DATA_DIR=/path/to/mnist kdviz distill --json
+  kdviz distill --student 30,30 --T 4 --train-size 1000 --epochs 20
+  kdviz distill --omit 3                      leave every 3 out of the transfer set
+  kdviz train-teacher --epochs 10 --seed 1
+"""
+
+
+def _floats(kind):
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{kind} must be a number, got {text!r}") from None
+        return v
+
+    return parse
+
+
+def _digits(text: str) -> tuple[int, ...]:
+    try:
+        ds = tuple(int(d) for d in text.split(",") if d.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--omit takes digits like 3 or 3,5; got {text!r}") from None
+    if any(not 0 <= d <= 9 for d in ds):
+        raise argparse.ArgumentTypeError(f"--omit takes digits 0-9; got {text!r}")
+    return ds
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="folder with the MNIST files (default: $KDVIZ_DATA_DIR or the cache)")
+    p.add_argument(
+        "--cache-dir", help="where teachers are cached (default: $KDVIZ_CACHE_DIR or ~/.cache/kdviz)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kdviz",
+        description="Teach knowledge distillation (Hinton, Vinyals & Dean 2015) on MNIST.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    app = sub.add_parser("app", help="start the Streamlit app (extra arguments go to streamlit run)")
+    app.add_argument("streamlit_args", nargs=argparse.REMAINDER)
+    dl = sub.add_parser("download", help="download MNIST into the cache once")
+    dl.add_argument("--data-dir", help="where to put it (default: the cache directory)")
+
+    tt = sub.add_parser("train-teacher", help="train (and cache) a teacher")
+    _common(tt)
+    tt.add_argument("--hidden", default="1200,1200", help="hidden sizes, e.g. 1200,1200")
+    tt.add_argument("--epochs", type=int, default=5)
+    tt.add_argument("--retrain", action="store_true", help="train even if cached")
+
+    ds = sub.add_parser("distill", help="train a labels-only and a distilled student side by side")
+    _common(ds)
+    ds.add_argument("--T", type=_floats("T"), default=20.0, help="temperature (default 20)")
+    ds.add_argument("--alpha", type=_floats("alpha"), default=0.9, help="weight of the soft targets (0-1)")
+    ds.add_argument("--epochs", type=int, default=3)
+    ds.add_argument("--student", default="800,800", help="hidden sizes, e.g. 100,100")
+    ds.add_argument("--train-size", type=int, default=None, help="use only the first N training images")
+    ds.add_argument("--omit", type=_digits, default=(), help="digits left out of the transfer set, e.g. 3")
+    ds.add_argument("--batch-size", type=int, default=None, help="default: 512, smaller for few images")
+    ds.add_argument("--lr", type=_floats("lr"), default=1e-3)
+    return parser
+
+
+class Bar:
+    """A one-line progress bar on stderr."""
+
+    def __init__(self, label: str, quiet: bool = False):
+        self.label, self.quiet = label, quiet or not sys.stderr.isatty()
+
+    def __call__(self, ev) -> None:
+        if ev.kind == "epoch":
+            errs = " / ".join(map(str, ev.test_errors))
+            print(
+                f"{self.label} epoch {ev.epoch}/{ev.epochs}: test errors {errs} ({ev.elapsed:.1f}s)",
+                file=sys.stderr,
+            )
+        elif not self.quiet:
+            n = int(30 * ev.fraction)
+            eta = f"{ev.eta:.0f}s left" if math.isfinite(ev.eta) else ""
+            print(f"\r{self.label} [{'#' * n}{'.' * (30 - n)}] {eta}   ", end="\r", file=sys.stderr)
+
+
+def _setup(args):
+    from kdviz.data import load_mnist
+    from kdviz.device import pick_device
+
+    device = pick_device(args.device)
+    return device, load_mnist(args.data_dir, device)
+
+
+def cmd_train_teacher(args) -> dict:
+    from kdviz.models import parse_hidden
+    from kdviz.teacher import TeacherSpec, ensure_teacher
+
+    spec = TeacherSpec(hidden=parse_hidden(args.hidden), epochs=args.epochs, seed=args.seed)
+    device, data = _setup(args)
+    start = time.perf_counter()
+    teacher = ensure_teacher(spec, data, args.cache_dir, on_progress=Bar("teacher"), retrain=args.retrain)
+    return {
+        "teacher_errors": teacher.test_errors,
+        "test_total": teacher.test_total,
+        "seconds": round(time.perf_counter() - start, 2),
+        "device": str(device),
+        "teacher": spec.label,
+        "key": spec.key,
+        "note": teacher.note,
+    }
+
+
+def cmd_distill(args) -> dict:
+    from kdviz.distill import DistillConfig, compare_students
+    from kdviz.models import parse_hidden
+    from kdviz.teacher import TeacherSpec, ensure_teacher
+
+    cfg = DistillConfig(
+        hidden=parse_hidden(args.student),
+        T=args.T,
+        alpha=args.alpha,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        train_size=args.train_size,
+        omit=args.omit,
+    )
+    device, data = _setup(args)
+    start = time.perf_counter()
+    teacher = ensure_teacher(TeacherSpec(), data, args.cache_dir, on_progress=Bar("teacher"))
+    teacher_logits = teacher.logits(data.train_x)
+    students, events = compare_students(data, teacher_logits, cfg)
+    bar, last = Bar("students"), None
+    for ev in events:
+        bar(ev)
+        last = ev if ev.kind == "epoch" else last
+    return {
+        "teacher_errors": teacher.test_errors,
+        "scratch_errors": last.test_errors[0],
+        "distilled_errors": last.test_errors[1],
+        "test_total": last.test_total,
+        "seconds": round(time.perf_counter() - start, 2),
+        "student_seconds": round(last.elapsed, 2),
+        "device": str(device),
+        "student_parameters": students.parameters_per_model(),
+        "options": {
+            "T": cfg.T,
+            "alpha": cfg.alpha,
+            "epochs": cfg.epochs,
+            "student": list(cfg.hidden),
+            "train_size": cfg.train_size,
+            "omit": list(cfg.omit),
+            "seed": cfg.seed,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
+            "teacher": TeacherSpec().label,
+        },
+    }
+
+
+def cmd_app(args) -> int:
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.exists():
+        raise ValueError(f"app.py not found next to the kdviz package ({app}); run from a clone")
+    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), *args.streamlit_args])
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from kdviz.data import DataError
+
+    try:
+        if args.command == "app":
+            return cmd_app(args)
+        if args.command == "download":
+            from kdviz.data import download_mnist
+
+            print(f"MNIST is ready in {download_mnist(args.data_dir)}", file=sys.stderr)
+            return 0
+        result = {"train-teacher": cmd_train_teacher, "distill": cmd_distill}[args.command](args)
+    except (ValueError, DataError) as e:
+        print(f"kdviz: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("kdviz: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for k, v in result.items():
+            print(f"{k}: {v}")
+    return 0

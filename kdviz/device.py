@@ -1,0 +1,42 @@
+"""Which device to train on: CUDA if present, then Apple MPS, else the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def available() -> list[str]:
+    """Devices this machine can use, best first."""
+    out = []
+    if torch.cuda.is_available():
+        out.append("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        out.append("mps")
+    return out + ["cpu"]
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' -> the best available device; a named one must exist (ValueError otherwise)."""
+    name = (name or "auto").lower()
+    if name not in CHOICES:
+        raise ValueError(f"device must be one of {', '.join(CHOICES)}, got {name!r}")
+    have = available()
+    if name == "auto":
+        return torch.device(have[0])
+    if name not in have:
+        raise ValueError(f"device {name!r} is not available here (available: {', '.join(have)})")
+    return torch.device(name)
+
+
+def describe(device: torch.device | None = None) -> str:
+    """A one-line description for the UI, e.g. 'CUDA GPU (NVIDIA H100), torch 2.x'."""
+    device = device or pick_device()
+    if device.type == "cuda":
+        what = f"CUDA GPU ({torch.cuda.get_device_name(device)})"
+    elif device.type == "mps":
+        what = "Apple GPU (MPS)"
+    else:
+        what = f"CPU ({torch.get_num_threads()} threads)"
+    return f"{what}, torch {torch.__version__}"

@@ -1,0 +1,137 @@
+"""A small job queue: training runs go through it, a few at a time, shared by key.
+
+Sessions of the web app submit work here instead of training inside their own script
+run, so a Temperature page rerun never waits for a training, a Stop button only sets
+a flag, and two sessions asking for the same teacher share one training.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from kdviz.train import Progress
+
+FINISHED = ("done", "stopped", "failed")
+
+
+class Job:
+    """One unit of work; `fn(job)` runs it, reporting through `job.report`."""
+
+    def __init__(self, key: str, label: str, fn: Callable[[Job], Any], abandon_after: float | None):
+        self.id, self.key, self.label, self.fn = uuid.uuid4().hex[:10], key, label, fn
+        self.status = "queued"
+        self.epochs: list[Progress] = []  # every "epoch" event, for the charts
+        self.latest: Progress | None = None  # the newest event, for the progress bar
+        self.result: Any = None
+        self.error = ""
+        self.created = time.time()
+        self._stop = threading.Event()
+        self._abandon_after = abandon_after
+        self._last_seen = time.monotonic()
+
+    def report(self, ev: Progress) -> None:
+        if ev.kind == "epoch":
+            self.epochs.append(ev)
+        self.latest = ev
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def touch(self) -> None:
+        """A viewer is still watching; unwatched jobs stop after `abandon_after` s."""
+        self._last_seen = time.monotonic()
+
+    def should_stop(self) -> bool:
+        if self._stop.is_set():
+            return True
+        if self._abandon_after and time.monotonic() - self._last_seen > self._abandon_after:
+            self._stop.set()  # every browser tab showing it was closed
+        return self._stop.is_set()
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class JobQueue:
+    """FIFO queue running at most `max_running` jobs at once, each in its own thread."""
+
+    def __init__(self, max_running: int = 1, abandon_after: float | None = 60.0, keep: int = 200):
+        if max_running < 1:
+            raise ValueError("max_running must be >= 1")
+        self.max_running, self.abandon_after, self.keep = max_running, abandon_after, keep
+        self._lock = threading.Lock()
+        self._waiting: list[Job] = []
+        self._running: list[Job] = []
+        self._jobs: OrderedDict[str, Job] = OrderedDict()  # by id, oldest first
+
+    def submit(self, key: str, label: str, fn: Callable[[Job], Any]) -> Job:
+        """Queue `fn`, or return the unfinished job already queued under `key`."""
+        with self._lock:
+            for job in self._running + self._waiting:
+                if job.key == key and not job._stop.is_set():
+                    job.touch()
+                    return job
+            job = Job(key, label, fn, self.abandon_after)
+            self._waiting.append(job)
+            self._jobs[job.id] = job
+            while len(self._jobs) > self.keep:  # forget the oldest finished jobs
+                old = next((j for j in self._jobs.values() if j.finished), None)
+                if old is None:
+                    break
+                del self._jobs[old.id]
+            self._pump()
+            return job
+
+    def get(self, job_id: str | None) -> Job | None:
+        return self._jobs.get(job_id) if job_id else None
+
+    def position(self, job: Job) -> int:
+        """0 while running (or finished), n when n - 1 jobs are ahead of it in the queue."""
+        with self._lock:
+            return self._waiting.index(job) + 1 if job in self._waiting else 0
+
+    def cancel(self, job: Job) -> None:
+        job.stop()
+        with self._lock:
+            if job in self._waiting:
+                self._waiting.remove(job)
+                job.status = "stopped"
+
+    def active(self) -> int:
+        with self._lock:
+            return len(self._running) + len(self._waiting)
+
+    def _pump(self) -> None:  # with self._lock held
+        while len(self._running) < self.max_running and self._waiting:
+            job = self._waiting.pop(0)
+            job.status = "running"
+            self._running.append(job)
+            threading.Thread(target=self._run, args=(job,), daemon=True, name=f"kdviz-{job.id}").start()
+
+    def _run(self, job: Job) -> None:
+        try:
+            job.result = job.fn(job)
+            job.status = "stopped" if job._stop.is_set() else "done"
+        except Exception as e:  # reported on the page; the queue must keep going
+            job.error = describe_error(e)
+            job.status = "failed"
+        finally:
+            with self._lock:
+                self._running.remove(job)
+                self._pump()
+
+
+def describe_error(e: Exception) -> str:
+    """One line a teacher can act on."""
+    text = str(e)
+    if "out of memory" in text.lower():
+        return "Out of memory: choose a smaller student or batch, or the CPU device."
+    if isinstance(e, ValueError):
+        return text
+    return f"{type(e).__name__}: {text}"

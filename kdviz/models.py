@@ -1,0 +1,115 @@
+"""MLPs for teacher and students, stored as K stacked copies so K students train as one.
+
+A teacher is K = 1. A comparison (labels-only vs distilled) or a sweep is K students of
+one shape: weights (K, in, out), one batched matmul per layer. Adam's update is
+elementwise, so K stacked students train exactly as K separate ones would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MAX_UNITS = 8192  # per hidden layer; more does not fit a classroom machine
+PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081  # MNIST's; inputs arrive in [0, 1]
+
+
+def check_hidden(hidden: Sequence[int]) -> tuple[int, ...]:
+    """Validate hidden layer sizes, e.g. (800, 800); () is a linear model."""
+    try:
+        sizes = tuple(int(h) for h in hidden)
+    except (TypeError, ValueError):
+        raise ValueError(f"hidden sizes must be whole numbers, got {hidden!r}") from None
+    if len(sizes) > 8 or any(not 1 <= h <= MAX_UNITS for h in sizes):
+        raise ValueError(f"hidden sizes must be 1-{MAX_UNITS} units, at most 8 layers; got {sizes}")
+    return sizes
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """'800,800' or '800-800' -> (800, 800)."""
+    parts = [p for p in str(text).replace("-", ",").replace("x", ",").split(",") if p.strip()]
+    return check_hidden(parts)
+
+
+class StackedMLP(nn.Module):
+    """K independent ReLU MLPs 784 -> hidden... -> 10 evaluated together.
+
+    All K copies start from the same initial weights (drawn from `seed` with
+    nn.Linear's default uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))), so students in a
+    comparison differ only by their loss.
+    """
+
+    def __init__(
+        self,
+        hidden: Sequence[int],
+        k: int = 1,
+        dropout: float = 0.0,  # on hidden units (the paper's teacher: 0.5)
+        input_dropout: float = 0.0,  # on pixels (the paper's teacher: 0.2)
+        seed: int = 0,
+        in_features: int = 784,
+        classes: int = 10,
+    ):
+        super().__init__()
+        self.hidden = check_hidden(hidden)
+        self.k, self.dropout, self.input_dropout = int(k), float(dropout), float(input_dropout)
+        g = torch.Generator().manual_seed(int(seed))
+        sizes = [in_features, *self.hidden, classes]
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / math.sqrt(fan_in)
+            w = (torch.rand(fan_in, fan_out, generator=g) * 2 - 1) * bound
+            b = (torch.rand(1, fan_out, generator=g) * 2 - 1) * bound
+            self.weights.append(nn.Parameter(w.expand(self.k, -1, -1).clone()))
+            self.biases.append(nn.Parameter(b.expand(self.k, -1, -1).clone()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 784) shared by all K, or (K, B, 784) -> logits (K, B, 10)."""
+        x = (x - PIXEL_MEAN) / PIXEL_STD  # same preprocessing for teacher and students
+        h = x.unsqueeze(0).expand(self.k, -1, -1) if x.dim() == 2 else x
+        if self.training and self.input_dropout:
+            h = F.dropout(h, self.input_dropout)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)  # (K, B, out)
+            if i < last:
+                h = F.relu(h)
+                if self.training and self.dropout:
+                    h = F.dropout(h, self.dropout)
+        return h
+
+    @torch.no_grad()
+    def apply_max_norm(self, max_norm: float) -> None:
+        """Cap each hidden unit's incoming weight vector at L2 norm max_norm (dropout paper)."""
+        for w in list(self.weights)[:-1]:
+            norms = w.norm(dim=1, keepdim=True)  # (K, 1, out)
+            w.mul_((max_norm / norms).clamp(max=1.0))
+
+    def parameters_per_model(self) -> int:
+        return sum(p[0].numel() for p in self.parameters())
+
+    def select(self, index: int) -> StackedMLP:
+        """A K = 1 copy of model `index` (e.g. to keep one student)."""
+        one = StackedMLP(self.hidden, 1, self.dropout, self.input_dropout)
+        with torch.no_grad():
+            for dst, src in zip(one.parameters(), self.parameters()):
+                dst.copy_(src[index : index + 1])
+        return one.to(self.weights[0].device)
+
+
+@torch.no_grad()
+def predict_logits(model: StackedMLP, x: torch.Tensor, batch: int = 8192) -> torch.Tensor:
+    """Logits (K, N, 10) in eval mode, in chunks so a big test set fits in memory."""
+    was_training = model.training
+    model.eval()
+    out = torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)], dim=1)
+    model.train(was_training)
+    return out
+
+
+def count_errors(logits: torch.Tensor, y: torch.Tensor) -> list[int]:
+    """Misclassified examples per model; logits (K, N, C)."""
+    return (logits.argmax(-1) != y.unsqueeze(0)).sum(1).tolist()

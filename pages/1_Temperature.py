@@ -1,0 +1,176 @@
+"""Temperature Explorer: slide T and watch a softmax flatten and the dark knowledge appear."""
+
+import inspect
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from kdviz import plots, temperature
+from pages import parse_t, setup_page, t_control, url_notice, url_state, write_url
+
+PRESETS = {
+    "docs": (
+        "The docs' example: dog, cat, horse, car",
+        "probabilities",
+        ["dog", "cat", "horse", "car"],
+        [0.6, 0.3, 0.08, 0.02],
+    ),
+    "confident": (
+        "A confident teacher (one large logit)",
+        "logits",
+        ["cat", "dog", "fox", "car"],
+        [12.0, 4.0, 3.0, -2.0],
+    ),
+    "tie": (
+        "A near tie between two classes",
+        "probabilities",
+        ["wolf", "husky", "cat", "car"],
+        [0.48, 0.46, 0.05, 0.01],
+    ),
+    "mnist": (
+        "MNIST-like: a '2' that looks a bit like a '7'",
+        "logits",
+        [str(d) for d in range(10)],
+        [-1.0, 1.5, 9.0, 2.5, -2.0, -0.5, -1.5, 4.5, 1.0, -1.0],
+    ),
+}
+
+
+def parse_preset(raw):
+    if raw not in PRESETS:
+        raise ValueError(raw)
+    return raw
+
+
+def parse_list(raw):
+    items = [s.strip() for s in str(raw).split(",")]
+    if len(items) < 2:
+        raise ValueError(raw)
+    return items
+
+
+setup_page("Temperature")
+st.title("Temperature Explorer")
+st.write(
+    "A network's softmax turns logits $z_i$ into probabilities. Dividing the logits by a "
+    "**temperature** $T$ before the softmax softens the distribution: the small probabilities "
+    "of the wrong classes grow, and how the model ranks them becomes visible."
+)
+
+url_state(
+    "temp",
+    {
+        "T": (5.0, parse_t),
+        "preset": ("docs", parse_preset),
+        "mode": (None, str),
+        "classes": (None, parse_list),
+        "values": (None, parse_list),
+    },
+)
+url_notice("temp")
+
+
+def load_preset():
+    _, mode, classes, values = PRESETS[st.session_state["preset"]]
+    st.session_state.update(mode=mode, classes=None, values=None)
+    st.session_state["table_version"] = st.session_state.get("table_version", 0) + 1
+
+
+left, right = st.columns([1, 1.4])
+with left:
+    preset = st.selectbox(
+        "Example", list(PRESETS), key="preset", format_func=lambda k: PRESETS[k][0], on_change=load_preset
+    )
+    _, preset_mode, preset_classes, preset_values = PRESETS[preset]
+    if st.session_state.get("mode") not in ("probabilities", "logits"):
+        st.session_state["mode"] = preset_mode
+    mode = st.radio("I am typing", ["probabilities", "logits"], key="mode", horizontal=True)
+    classes = st.session_state.get("classes") or preset_classes
+    values = st.session_state.get("values") or preset_values
+    if len(classes) != len(values):
+        st.warning("The link's classes and values differ in number; showing the example instead.")
+        classes, values = preset_classes, preset_values
+    table = pd.DataFrame({"class": classes, "value": [str(v) for v in values]})
+    edited = st.data_editor(
+        table,
+        num_rows="dynamic",
+        hide_index=True,
+        width="stretch",
+        key=f"table_{preset}_{st.session_state.get('table_version', 0)}",
+    )
+with right:
+    T = t_control("T")
+
+try:
+    names, logits = temperature.parse_distribution(edited["class"].tolist(), edited["value"].tolist(), mode)
+except ValueError as e:
+    st.error(f"Cannot use this table: {e}.")
+    st.stop()
+
+edited_values = edited["value"].astype(str).tolist()
+custom = names != preset_classes or edited_values != [str(v) for v in preset_values]
+write_url(
+    {"T": T, "preset": preset, "mode": mode}
+    | ({"classes": ",".join(names), "values": ",".join(edited_values)} if custom else {})
+)
+for k in ("classes", "values"):
+    if not custom and k in st.query_params:
+        del st.query_params[k]
+
+q_now, q_one = temperature.softmax_t(logits, T), temperature.softmax_t(logits, 1.0)
+with right:
+    top = int(q_now.argmax())
+    a, b, c = st.columns(3)
+    a.metric(f"p({names[top]}) at T = {T:g}", f"{q_now[top]:.4f}", f"{q_now[top] - q_one[top]:+.4f} vs T = 1")
+    a2 = int(np.argsort(q_now.numpy())[-2])
+    b.metric(f"2nd choice: {names[a2]}", f"{q_now[a2]:.4f}", f"{q_now[a2] - q_one[a2]:+.4f} vs T = 1")
+    H = float(temperature.entropy(q_now))
+    c.metric("entropy", f"{H:.3f} bits", f"max {np.log2(len(names)):.3f}", delta_color="off")
+    st.caption(
+        "T → 0: all mass on the arg-max (one-hot). T = 1: the ordinary softmax. "
+        "T → ∞: uniform, 1/C for every class."
+    )
+
+log_y = st.toggle("Log scale for probabilities (shows the tiny ones)", key="log_y")
+st.plotly_chart(plots.compare_bars(names, logits, T, log_y), width="stretch")
+
+temps = sorted(set(temperature.DOC_TEMPERATURES) | {T})
+col1, col2 = st.columns(2)
+with col1:
+    st.plotly_chart(plots.curves(temperature.softened_table(logits, names, temps), T, log_y), width="stretch")
+with col2:
+    grid = np.logspace(-1, 2, 121).tolist()
+    st.plotly_chart(
+        plots.entropy_plot(temperature.entropy_curve(logits, grid), T, H, len(names)), width="stretch"
+    )
+
+st.subheader("The formula, with your numbers")
+pick = st.selectbox("Class", names, index=min(1, len(names) - 1), key="pick")
+i = names.index(pick)
+terms = temperature.formula_terms(logits, T)
+st.latex(rf"q_i = \frac{{\exp(z_i / T)}}{{\sum_j \exp(z_j / T)}}, \qquad T = {T:g}")
+st.latex(
+    rf"q_{{\text{{{pick}}}}} = \frac{{\exp({terms['z'][i]:.4g} / {T:g})}}{{\sum_j \exp(z_j / {T:g})}}"
+    rf" = \frac{{{terms['exp'][i]:.6g}}}{{{terms['exp'].sum():.6g}}} = {terms['q'][i]:.6g}"
+)
+st.dataframe(terms.assign(**{"class": names}).set_index("class"), width="stretch")
+st.caption(
+    "exp is shown after subtracting the largest z/T from every term: the factor cancels in the "
+    "ratio and keeps huge logits finite. This is how the softmax is computed stably."
+)
+
+st.subheader("Why this matters for distillation")
+st.markdown(
+    "- At T = 1 a trained teacher puts almost all its mass on the right class, so the tiny "
+    "probabilities of the *wrong* classes (a 2 that looks a bit like a 7, a dog that is more "
+    "cat than car) carry almost no weight in a loss. That ranking of wrong classes is the "
+    "**dark knowledge** (Hinton, Vinyals & Dean 2015).\n"
+    "- Raising T lifts those small probabilities, so a student trained to match the teacher's "
+    "softened distribution learns how the teacher generalises, not only what is right.\n"
+    "- Too high a T flattens everything towards uniform and the class relations dissolve "
+    "into noise; distillation usually uses T of about 2-20 (the paper used 20 on MNIST, and "
+    "2.5-4 for very small students)."
+)
+with st.expander("Show the code"):
+    st.code(inspect.getsource(temperature.softmax_t), language="python")

@@ -1,0 +1,53 @@
+"""Shared fixtures: tiny MNIST-format data the tests write themselves, and the real set if present."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kdviz.data import FILES, load_mnist, write_idx
+
+REAL_MNIST = Path(
+    os.environ.get("KDVIZ_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared/data/mnist"
+)
+
+
+def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Learnable 28x28 'digits': class c is a bright 7x7 block at its own place, plus noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, n).astype(np.uint8)
+    x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
+    for i, c in enumerate(y):
+        r, col = 2 + 6 * (c // 4), 2 + 6 * (c % 4) + int(rng.integers(0, 2))
+        x[i, r : r + 7, col : col + 7] = 230
+    return x, y
+
+
+def write_synthetic_mnist(folder: Path, n_train: int = 600, n_test: int = 200, gz: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    ext = ".gz" if gz else ""
+    for split, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        x, y = synthetic_digits(n, seed)
+        write_idx(folder / f"{split}-images-idx3-ubyte{ext}", x)
+        write_idx(folder / f"{split}-labels-idx1-ubyte{ext}", y)
+    return folder
+
+
+@pytest.fixture
+def tiny_dir(tmp_path) -> Path:
+    return write_synthetic_mnist(tmp_path / "mnist")
+
+
+@pytest.fixture
+def tiny_data(tiny_dir):
+    return load_mnist(tiny_dir)
+
+
+@pytest.fixture(scope="session")
+def real_mnist():
+    if not all(
+        (REAL_MNIST / (name + ".gz")).exists() or (REAL_MNIST / name).exists() for name in FILES.values()
+    ):
+        pytest.skip(f"real MNIST not found at {REAL_MNIST} (set KDVIZ_DATA_DIR to run this test)")
+    return load_mnist(REAL_MNIST)

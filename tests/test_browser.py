@@ -1,0 +1,107 @@
+"""End to end in a real browser: streamlit run app.py, headless Chromium via Playwright."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = os.environ.get("KDVIZ_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM, reason="no Chromium found (apt-get install -y chromium, or set KDVIZ_CHROMIUM)"
+    ),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    port = free_port()
+    env = {**os.environ, "KDVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    env.setdefault("KDVIZ_DATA_DIR", str(tmp_path_factory.mktemp("nodata")))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.25)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start")
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def chart_y(page, index: int, trace: int):
+    return page.evaluate(f"document.querySelectorAll('.js-plotly-plot')[{index}].data[{trace}].y")
+
+
+def test_temperature_page_responds_to_t(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(server + "/Temperature")
+    page.wait_for_selector(".js-plotly-plot", timeout=30000)
+    before = chart_y(page, 0, 1)
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        f"JSON.stringify(document.querySelectorAll('.js-plotly-plot')[0].data[1].y) !== '{before}'".replace(
+            "'" + str(before) + "'", "JSON.stringify(" + str(before) + ")"
+        ),
+        timeout=15000,
+    )
+    after = chart_y(page, 0, 1)
+    assert after != before and abs(sum(after) - 1) < 1e-9
+    assert max(after) < max(before)  # hotter: flatter
+    assert "T=" in page.url or "T=5" not in page.url
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "temperature.png"), full_page=True)
+    page.close()

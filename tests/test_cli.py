@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from kdviz.cli import main
+
+
+def run_cli(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "kdviz", *args], capture_output=True, text=True, env=env, timeout=300
+    )
+
+
+def test_import_kdviz_does_not_import_streamlit():
+    code = (
+        "import sys, kdviz, kdviz.cli, kdviz.data, kdviz.distill, kdviz.jobs, kdviz.losses, kdviz.models, "
+        "kdviz.plots, kdviz.teacher, kdviz.temperature, kdviz.train; print('streamlit' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_help_lists_commands_with_examples():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    for word in ("app", "download", "train-teacher", "distill", "examples"):
+        assert word in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["distill", "--T", "0"], "temperature"),
+        (["distill", "--T", "nan"], "temperature"),
+        (["distill", "--alpha", "2"], "alpha"),
+        (["distill", "--alpha", "-1"], "alpha"),
+        (["distill", "--epochs", "0"], "epochs"),
+        (["distill", "--student", "0,10"], "hidden"),
+        (["distill", "--student", "10000000"], "hidden"),
+        (["distill", "--device", "tpu"], "device"),
+    ],
+)
+def test_bad_values_exit_nonzero_with_one_line(args, message, capsys, tmp_path):
+    assert main([*args, "--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_missing_data_is_one_clear_line(tmp_path):
+    out = run_cli("distill", "--data-dir", str(tmp_path / "nothing"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "KDVIZ_DATA_DIR" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_distill_json_on_tiny_data(tiny_dir, tmp_path):
+    env = {"KDVIZ_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    out = run_cli(
+        "distill",
+        "--data-dir",
+        str(tiny_dir),
+        "--json",
+        "--epochs",
+        "2",
+        "--student",
+        "16",
+        "--T",
+        "4",
+        "--omit",
+        "3",
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    for key in ("teacher_errors", "scratch_errors", "distilled_errors", "seconds", "device"):
+        assert key in res
+    assert res["options"]["T"] == 4.0 and res["options"]["omit"] == [3] and res["options"]["student"] == [16]
+    assert 0 <= res["distilled_errors"] <= res["test_total"] == 200
+    assert "epoch 2/2" in out.stderr  # progress on stderr, JSON alone on stdout

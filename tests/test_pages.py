@@ -1,0 +1,81 @@
+"""The real page files under Streamlit's AppTest."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from kdviz.temperature import softmax_t
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = np.log([0.6, 0.3, 0.08, 0.02])
+
+
+def page(name: str, **params) -> AppTest:
+    at = AppTest.from_file(str(ROOT / name), default_timeout=60)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def chart(at: AppTest, i: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
+def test_home_via_app_entry():
+    at = page("app.py")
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "Temperature" in text and "torch" in text
+
+
+def test_temperature_page_defaults_to_the_docs_example():
+    at = page("pages/1_Temperature.py")
+    assert not at.exception and not at.error
+    bars = chart(at, 0)["data"]
+    assert bars[0]["x"] == ["dog", "cat", "horse", "car"]
+    np.testing.assert_allclose(bars[0]["y"], [0.6, 0.3, 0.08, 0.02], rtol=1e-9)  # T = 1
+    lines = chart(at, 1)["data"]
+    assert [d["name"] for d in lines][:7] == [f"T = {t}" for t in (1, 3, 5, 10, 20, 50, 100)]
+
+
+def test_moving_t_changes_the_plot_as_the_core_says():
+    at = page("pages/1_Temperature.py")
+    before = chart(at, 0)["data"][1]["y"]
+    at.select_slider[0].set_value(20.0).run()
+    after = chart(at, 0)["data"][1]
+    assert after["name"] == "T = 20" and after["y"] != before
+    np.testing.assert_allclose(after["y"], softmax_t(DOC, 20).numpy(), rtol=1e-9)
+    assert at.query_params["T"] == ["20"] or at.query_params["T"] == "20"
+    entropy_marker = chart(at, 2)["data"][1]
+    assert entropy_marker["x"] == [20.0]
+
+
+def test_link_restores_state():
+    at = page("pages/1_Temperature.py", T="20", preset="mnist")
+    assert not at.exception and at.select_slider[0].value == 20.0
+    assert chart(at, 0)["data"][0]["x"] == [str(d) for d in range(10)]
+
+
+def test_malformed_link_falls_back_with_notice():
+    at = page("pages/1_Temperature.py", T="-3", preset="nope")
+    assert not at.exception and at.select_slider[0].value == 5.0
+    assert any("link" in w.value for w in at.warning)
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [("0.5,-0.2,0.3", "negative"), ("0.5,abc,0.3", "not a number"), ("0,0,0", "all zero")],
+)
+def test_invalid_entries_show_a_message(values, message):
+    at = page("pages/1_Temperature.py", classes="a,b,c", values=values, mode="probabilities")
+    assert not at.exception
+    assert any(message in e.value for e in at.error)
+    assert not at.get("plotly_chart")
+
+
+def test_duplicate_class_names_show_a_message():
+    at = page("pages/1_Temperature.py", classes="a,a", values="1,2", mode="logits")
+    assert not at.exception and any("unique" in e.value for e in at.error)

@@ -1,0 +1,122 @@
+import io
+import os
+import pickle
+
+import pytest
+import torch
+
+from kdviz.teacher import (
+    CheckpointError,
+    Teacher,
+    TeacherSpec,
+    cached_teachers,
+    checkpoint_path,
+    ensure_teacher,
+    load_teacher,
+    save_teacher,
+)
+
+SPEC = TeacherSpec(hidden=(32,), dropout=0.1, input_dropout=0.0, jitter=1, epochs=2, batch_size=64)
+
+
+def count_progress():
+    seen = []
+    return seen, seen.append
+
+
+def test_cache_round_trip_and_second_call_loads(tiny_data, tmp_path):
+    seen, on_progress = count_progress()
+    first = ensure_teacher(SPEC, tiny_data, tmp_path, on_progress=on_progress)
+    assert first is not None and seen, "the first call trains"
+    path = checkpoint_path(SPEC, tmp_path)
+    assert path.exists() and not list(path.parent.glob("*.tmp"))
+    seen2, on_progress2 = count_progress()
+    again = ensure_teacher(SPEC, tiny_data, tmp_path, on_progress=on_progress2)
+    assert not seen2, "the second call loads from the cache"
+    assert again.spec == SPEC and again.test_errors == first.test_errors
+    x = tiny_data.test_x
+    assert torch.allclose(again.logits(x), first.logits(x))
+    assert [s for _, s, _ in cached_teachers(tmp_path)] == [SPEC]
+
+
+def test_spec_key_depends_on_every_field():
+    assert SPEC.key != TeacherSpec(**{**SPEC.__dict__, "seed": 1}).key
+    assert SPEC.key == TeacherSpec(**SPEC.__dict__).key
+
+
+def test_failed_write_leaves_old_file_and_no_temp(tiny_data, tmp_path):
+    teacher = ensure_teacher(SPEC, tiny_data, tmp_path)
+    path = checkpoint_path(SPEC, tmp_path)
+    before = path.read_bytes()
+
+    def disk_full(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(ValueError, match="No space left"):
+        save_teacher(teacher, path, writer=disk_full)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        [path.name, path.with_suffix(".lock").name]
+    )
+
+
+def test_unwritable_cache_still_gives_a_teacher(tiny_data, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    teacher = ensure_teacher(SPEC, tiny_data, blocker / "cache")
+    assert teacher is not None and "cannot write" in teacher.note
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /tmp/kdviz-pwned",))
+
+
+@pytest.mark.parametrize("kind", ["pickle", "garbage", "plain-dict", "wrong-version", "bad-state", "empty"])
+def test_foreign_checkpoints_are_refused(tiny_data, tmp_path, kind):
+    path = tmp_path / "teacher-x.pt"
+    good = ensure_teacher(SPEC, tiny_data, tmp_path / "c")
+    if kind == "pickle":
+        buf = io.BytesIO()
+        torch.save({"format": "kdviz-teacher", "evil": Evil()}, buf)
+        path.write_bytes(buf.getvalue())
+    elif kind == "garbage":
+        path.write_bytes(os.urandom(300))
+    elif kind == "plain-dict":
+        torch.save({"weights": torch.zeros(3)}, path)
+    elif kind == "wrong-version":
+        save_teacher(good, path)
+        blob = torch.load(path, weights_only=True)
+        torch.save({**blob, "version": 99}, path)
+    elif kind == "bad-state":
+        save_teacher(good, path)
+        blob = torch.load(path, weights_only=True)
+        torch.save({**blob, "state": {"weights.0": torch.zeros(2)}}, path)
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(CheckpointError):
+        load_teacher(path)
+    assert not os.path.exists("/tmp/kdviz-pwned")
+
+
+def test_damaged_cache_entry_is_reported_and_retrain_replaces_it(tiny_data, tmp_path):
+    path = checkpoint_path(SPEC, tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(pickle.dumps({"not": "ours"}))
+    assert cached_teachers(tmp_path)[0][1] is None
+    with pytest.raises(CheckpointError):
+        ensure_teacher(SPEC, tiny_data, tmp_path)
+    assert isinstance(ensure_teacher(SPEC, tiny_data, tmp_path, retrain=True), Teacher)
+    assert load_teacher(path).spec == SPEC
+
+
+def test_stopped_training_saves_nothing(tiny_data, tmp_path):
+    assert ensure_teacher(SPEC, tiny_data, tmp_path, should_stop=lambda: True) is None
+    assert not checkpoint_path(SPEC, tmp_path).exists()
+
+
+@pytest.mark.parametrize("bad", [dict(dropout=1.0), dict(hidden=(0,)), dict(epochs=0), dict(jitter=9)])
+def test_bad_spec(bad):
+    with pytest.raises(ValueError):
+        TeacherSpec(**bad)

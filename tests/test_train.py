@@ -1,0 +1,147 @@
+import numpy as np
+import pytest
+import torch
+
+from kdviz.distill import DistillConfig, compare_students
+from kdviz.models import StackedMLP, parse_hidden, predict_logits
+from kdviz.train import TrainConfig, jitter, run_to_end, train, transfer_indices
+
+
+def test_loss_decreases_and_accuracy_beats_chance(tiny_data):
+    model = StackedMLP((64,), k=1, seed=0)
+    events = [
+        ev for ev in train(model, tiny_data, TrainConfig(epochs=4, batch_size=32)) if ev.kind == "epoch"
+    ]
+    assert events[-1].hard_loss[0] < events[0].hard_loss[0] * 0.7
+    assert events[-1].test_errors[0] < 0.3 * events[-1].test_total  # chance would be 90% errors
+
+
+def test_students_start_identical_and_see_the_same_batches(tiny_data):
+    model = StackedMLP((32, 16), k=2, seed=3)
+    for w in model.parameters():
+        assert torch.equal(w[0], w[1])
+    # Both trained on labels only: identical init + identical batches => identical weights.
+    run_to_end(train(model, tiny_data, TrainConfig(epochs=2, batch_size=50), T=(1, 1), alpha=(0, 0)))
+    for w in model.parameters():
+        assert torch.allclose(w[0], w[1], atol=1e-6)
+
+
+def test_only_the_loss_differs_in_a_comparison(tiny_data):
+    teacher_logits = torch.randn(len(tiny_data.train_y), 10)
+    students, events = compare_students(tiny_data, teacher_logits, DistillConfig(hidden=(16,), epochs=1))
+    run_to_end(events)
+    assert not torch.allclose(students.weights[0][0], students.weights[0][1])
+
+
+def test_stacked_equals_one_at_a_time(tiny_data):
+    """K students trained together match the same students trained alone (same seed)."""
+    teacher_logits = torch.randn(len(tiny_data.train_y), 10) * 3
+    cfg = TrainConfig(epochs=2, batch_size=64, seed=1)
+    Ts, alphas = (1.0, 4.0, 20.0), (0.0, 0.5, 0.9)
+    together = StackedMLP((32,), k=3, seed=7)
+    run_to_end(train(together, tiny_data, cfg, Ts, alphas, teacher_logits))
+    for k in range(3):
+        alone = StackedMLP((32,), k=1, seed=7)
+        run_to_end(train(alone, tiny_data, cfg, (Ts[k],), (alphas[k],), teacher_logits))
+        for a, b in zip(alone.parameters(), together.parameters()):
+            assert torch.allclose(a[0], b[k], atol=1e-5), k
+
+
+def test_seeded_runs_are_reproducible(tiny_data):
+    runs = []
+    for _ in range(2):
+        m = StackedMLP((16,), k=1, dropout=0.2, seed=5)
+        ev = run_to_end(train(m, tiny_data, TrainConfig(epochs=1, batch_size=40, seed=5, jitter=1)))
+        runs.append((ev.test_errors, m.weights[0].detach().clone()))
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+
+
+def test_stop_mid_run(tiny_data):
+    model = StackedMLP((16,), k=1)
+    calls = {"n": 0}
+
+    def stop_after_5():
+        calls["n"] += 1
+        return calls["n"] > 5
+
+    events = list(
+        train(
+            model, tiny_data, TrainConfig(epochs=50, batch_size=10), should_stop=stop_after_5, report_every=0
+        )
+    )
+    assert events and events[-1].step == 5 and all(ev.kind == "step" for ev in events)
+
+
+def test_progress_reports_both_loss_terms(tiny_data):
+    teacher_logits = torch.randn(len(tiny_data.train_y), 10)
+    _, events = compare_students(tiny_data, teacher_logits, DistillConfig(hidden=(8,), epochs=1, T=4))
+    ev = run_to_end(events)
+    assert ev.soft_loss[0] > 0 and ev.soft_loss[1] > 0 and ev.hard_loss[1] > 0
+    assert len(ev.test_errors) == 2 and ev.test_total == len(tiny_data.test_y)
+
+
+def test_distillation_requires_teacher_logits(tiny_data):
+    with pytest.raises(ValueError, match="teacher"):
+        next(train(StackedMLP((8,)), tiny_data, TrainConfig(), T=(2,), alpha=(0.5,)))
+
+
+def test_transfer_set_options():
+    y = torch.tensor([0, 3, 1, 3, 2, 3, 4])
+    assert transfer_indices(y, None, ()).tolist() == list(range(7))
+    assert transfer_indices(y, 4, ()).tolist() == [0, 1, 2, 3]
+    assert transfer_indices(y, None, (3,)).tolist() == [0, 2, 4, 6]
+    with pytest.raises(ValueError, match="empty"):
+        transfer_indices(torch.tensor([3, 3]), None, (3,))
+
+
+def test_jitter_moves_each_image_within_range():
+    x = torch.zeros(200, 784)
+    x[:, 14 * 28 + 14] = 1.0  # one pixel in the middle
+    out = jitter(x, 2, torch.Generator().manual_seed(0)).view(200, 28, 28)
+    rows, cols = torch.nonzero(out, as_tuple=True)[1:]
+    assert out.sum().item() == 200  # nothing lost
+    assert rows.min() >= 12 and rows.max() <= 16 and cols.min() >= 12 and cols.max() <= 16
+    assert len(set(zip(rows.tolist(), cols.tolist()))) == 25  # every offset happens
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(epochs=0),
+        dict(epochs=10**6),
+        dict(batch_size=0),
+        dict(lr=float("nan")),
+        dict(train_size=0),
+        dict(omit=(10,)),
+    ],
+)
+def test_bad_config_raises(bad):
+    with pytest.raises(ValueError):
+        TrainConfig(**bad)
+
+
+@pytest.mark.parametrize("text", ["0", "800,0", "10000000", "a,b", "1,1,1,1,1,1,1,1,1"])
+def test_bad_hidden_sizes(text):
+    with pytest.raises(ValueError, match="hidden"):
+        parse_hidden(text)
+
+
+def test_hidden_sizes_parse():
+    assert parse_hidden("800-800") == parse_hidden("800,800") == (800, 800)
+    assert StackedMLP(parse_hidden("")).parameters_per_model() == 785 * 10  # a linear model
+
+
+def test_select_and_predict_shapes(tiny_data):
+    m = StackedMLP((8, 8), k=3, seed=0)
+    assert predict_logits(m, tiny_data.test_x).shape == (3, len(tiny_data.test_y), 10)
+    one = m.select(2)
+    assert torch.allclose(predict_logits(one, tiny_data.test_x)[0], predict_logits(m, tiny_data.test_x)[2])
+    assert m.parameters_per_model() == 784 * 8 + 8 + 8 * 8 + 8 + 8 * 10 + 10
+
+
+def test_max_norm_caps_weights():
+    m = StackedMLP((16,), k=2)
+    with torch.no_grad():
+        m.weights[0].mul_(100)
+    m.apply_max_norm(1.5)
+    assert np.allclose(m.weights[0].norm(dim=1).max().item(), 1.5, atol=1e-5)
