@@ -49,10 +49,23 @@ def browser(n: int = 15) -> list[float] | None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(120):
@@ -90,7 +103,8 @@ def report(name: str, times: list[float] | None, target_ms: float) -> None:
     med, worst = statistics.median(times) * 1000, max(times) * 1000
     verdict = "OK" if med < target_ms else "SLOW"
     print(
-        f"{name}: median {med:.0f} ms, worst {worst:.0f} ms over {len(times)} moves (target < {target_ms:.0f} ms: {verdict})"
+        f"{name}: median {med:.0f} ms, worst {worst:.0f} ms over {len(times)} moves "
+        f"(target < {target_ms:.0f} ms: {verdict})"
     )
 
 

@@ -135,3 +135,12 @@ def describe_error(e: Exception) -> str:
     if isinstance(e, ValueError):
         return text
     return f"{type(e).__name__}: {text}"
+
+
+def drain(events, job: Job) -> Progress | None:
+    """Forward a training generator's events to `job`; return the last epoch event."""
+    last = None
+    for ev in events:
+        job.report(ev)
+        last = ev if ev.kind == "epoch" else last
+    return last

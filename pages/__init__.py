@@ -83,3 +83,63 @@ def parse_t(raw: str) -> float:
 
 def data_dir() -> str | None:
     return os.environ.get("KDVIZ_DATA_DIR") or None
+
+
+# Core objects shared by every session of this server process.
+@st.cache_resource(show_spinner="Loading MNIST onto the device...")
+def load_data(data_dir: str | None, device: str):
+    from kdviz.data import load_mnist
+
+    return load_mnist(data_dir, device)
+
+
+def data_or_stop(device: str = "cpu"):
+    """The dataset, or a clear message saying what to do and st.stop()."""
+    from kdviz.data import DataError
+
+    try:
+        return load_data(data_dir(), device)
+    except DataError as e:
+        st.error(str(e))
+        st.info(
+            "To use the MNIST pages: on a machine with internet run `kdviz download`; offline, start the "
+            "app with `KDVIZ_DATA_DIR=/path/to/folder/with/the/four/mnist/files kdviz app`."
+        )
+        st.stop()
+
+
+@st.cache_resource
+def job_queue():
+    """One queue for the whole server: training runs take turns instead of fighting for cores."""
+    from kdviz.device import pick_device
+    from kdviz.jobs import JobQueue
+
+    running = int(os.environ.get("KDVIZ_MAX_RUNS", "0")) or (1 if pick_device().type == "cpu" else 3)
+    return JobQueue(max_running=running)
+
+
+@st.cache_resource(max_entries=8)
+def load_teacher_cached(path: str, mtime: float, device: str):
+    from kdviz.teacher import load_teacher
+
+    return load_teacher(path, device)
+
+
+@st.cache_resource(max_entries=8)
+def teacher_logits(path: str, mtime: float, device: str, split: str):
+    """The frozen teacher's logits for a whole split, computed once per teacher."""
+    data = load_data(data_dir(), device)
+    x = data.train_x if split == "train" else data.test_x
+    return load_teacher_cached(path, mtime, device).logits(x)
+
+
+def cache_dir() -> str | None:
+    return os.environ.get("KDVIZ_CACHE_DIR") or None
+
+
+def progress_line(job) -> str:
+    ev = job.latest
+    if ev is None:
+        return "starting..."
+    eta = f", about {ev.eta:.0f} s left" if ev.step and math.isfinite(ev.eta) else ""
+    return f"epoch {min(ev.epoch + 1, ev.epochs)} of {ev.epochs}, {ev.elapsed:.0f} s elapsed{eta}"

@@ -1,0 +1,77 @@
+"""The Distillation Lab under AppTest with a tiny dataset: train a teacher, then the students."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAB = str(ROOT / "pages/3_Distillation_Lab.py")
+
+
+@pytest.fixture
+def lab_env(tiny_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
+    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def button(at, label):
+    return next(b for b in at.button if b.label == label)
+
+
+def wait_until(at, done, timeout=60):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        at.run()
+        assert not at.exception, at.exception
+        if done(at):
+            return at
+        time.sleep(0.3)
+    raise AssertionError("timed out")
+
+
+def test_lab_trains_teacher_then_students(lab_env):
+    at = AppTest.from_file(LAB, default_timeout=60)
+    at.query_params.update({"student": "64", "epochs": "3", "n": "300", "T": "4"})
+    at.run()
+    assert not at.exception
+    button(at, "Train teacher").click().run()
+    wait_until(at, lambda at: any(b.label == "Train students" for b in at.button))
+    assert any("test errors" in c.value for c in at.caption)
+    assert (lab_env / "teachers").is_dir()
+
+    button(at, "Train students").click().run()
+    wait_until(at, lambda at: len(at.dataframe) > 0)
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    names = [d["name"] for d in charts[0]["data"]]
+    assert names == ["labels only", "distilled"] and len(charts[0]["data"][0]["y"]) == 3
+    row = at.dataframe[0].value.iloc[-1]
+    assert row["student"] == "64" and row["T"] == 4.0 and row["epochs"] == "3/3" and row["status"] == "done"
+    assert any("distillation" in s.value for s in at.success)
+
+
+def test_lab_without_data_explains(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tmp_path / "empty"))
+    at = AppTest.from_file(LAB, default_timeout=30).run()
+    assert not at.exception
+    assert any("KDVIZ_DATA_DIR" in e.value for e in at.error)
+
+
+def test_lab_with_foreign_checkpoint_offers_retrain(lab_env, tiny_dir):
+    from kdviz.teacher import TeacherSpec, checkpoint_path
+
+    path = checkpoint_path(TeacherSpec(), lab_env)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"definitely not a checkpoint")
+    at = AppTest.from_file(LAB, default_timeout=30).run()
+    assert not at.exception
+    assert any("cannot be used" in e.value for e in at.error)
+    button(at, "Retrain it").click().run()
+    assert (
+        not path.exists()
+        and path.with_suffix(".rejected").exists()
+        and any(b.label == "Train teacher" for b in at.button)
+    )
