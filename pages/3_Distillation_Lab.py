@@ -250,7 +250,7 @@ def live():
             plots.training_curves(
                 ep,
                 errors,
-                "Test errors (of 10,000) per epoch",
+                f"Test errors (of {job.epochs[0].test_total:,}) per epoch",
                 "test errors",
                 {"teacher": teacher.test_errors},
             ),
@@ -275,10 +275,11 @@ history = st.session_state.get("history", [])
 if history:
     st.subheader("3. Results (this session)")
     last = history[-1]
-    verdict = "beat" if last["gain"] > 0 else "did not beat"
+    gain = last["gain"]
+    verdict = f"beat labels alone by {gain}" if gain > 0 else "tied" if gain == 0 else f"lost by {-gain}"
     st.success(
         f"The distilled student made **{last['distilled errors']}** test errors, the labels-only student "
-        f"**{last['labels-only errors']}**: distillation {verdict} labels alone by {abs(last['gain'])}."
+        f"**{last['labels-only errors']}**: distillation {verdict}."
     )
     df = pd.DataFrame(history)
     df.index = range(1, len(df) + 1)

@@ -32,8 +32,14 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
-    env = {**os.environ, "KDVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
-    env.setdefault("KDVIZ_DATA_DIR", str(tmp_path_factory.mktemp("nodata")))
+    from tests.conftest import write_synthetic_mnist
+
+    data = write_synthetic_mnist(tmp_path_factory.mktemp("mnist"), n_train=3000, n_test=500)
+    env = {
+        **os.environ,
+        "KDVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
+        "KDVIZ_DATA_DIR": str(data),
+    }
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -104,4 +110,26 @@ def test_temperature_page_responds_to_t(server, browser):
     assert "T=" in page.url or "T=5" not in page.url
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "temperature.png"), full_page=True)
+    page.close()
+
+
+def test_lab_train_watch_stop_retrain(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    page.goto(server + "/Distillation_Lab?student=800,800&epochs=100&n=3000")
+    page.get_by_role("button", name="Train teacher").click()
+    page.get_by_role("button", name="Train students").wait_for(timeout=60000)
+    page.get_by_role("button", name="Train students").click()
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60000)
+    page.wait_for_function(
+        "document.querySelectorAll('.js-plotly-plot')[0].data[0].y.length >= 2", timeout=60000
+    )
+    page.screenshot(path=str(ARTIFACTS / "lab-running.png"), full_page=True)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("The distilled student made").wait_for(timeout=30000)  # the result of the stopped run
+    epochs_done = page.evaluate("document.querySelectorAll('.js-plotly-plot')[0].data[0].y.length")
+    assert 2 <= epochs_done < 100
+    assert page.get_by_role("button", name="Train students").is_enabled()
+    page.wait_for_timeout(1500)
+    assert page.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 2  # no stale copies
+    page.screenshot(path=str(ARTIFACTS / "lab-stopped.png"), full_page=True)
     page.close()
