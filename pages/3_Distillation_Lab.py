@@ -1,5 +1,6 @@
 """Distillation Lab: a teacher and two students train live; does listening to the teacher help?"""
 
+import os
 import time
 from pathlib import Path
 
@@ -27,8 +28,13 @@ from pages import (
     write_url,
 )
 
-STUDENT_SIZES = ["800,800", "300,300", "100,100", "30,30", "64"]
-TRAIN_SIZES = [300, 1000, 3000, 10000, 60000]
+# KDVIZ_CLASSROOM=1: a teacher serving a whole class freezes the heavy options.
+CLASSROOM = os.environ.get("KDVIZ_CLASSROOM", "") not in ("", "0")
+STUDENT_SIZES = (
+    ["300,300", "100,100", "30,30"] if CLASSROOM else ["800,800", "300,300", "100,100", "30,30", "64"]
+)
+TRAIN_SIZES = [300, 1000, 3000] if CLASSROOM else [300, 1000, 3000, 10000, 60000]
+MAX_EPOCHS = 20 if CLASSROOM else 100
 
 
 def parse_choice(options, cast=str):
@@ -42,7 +48,7 @@ def parse_choice(options, cast=str):
 
 
 def parse_epochs(raw):
-    if not 1 <= int(raw) <= 100:
+    if not 1 <= int(raw) <= MAX_EPOCHS:
         raise ValueError(raw)
     return int(raw)
 
@@ -56,7 +62,7 @@ st.write(
 url_state(
     "lab",
     {
-        "student": ("800,800", parse_choice(STUDENT_SIZES)),
+        "student": (STUDENT_SIZES[0], parse_choice(STUDENT_SIZES)),
         "T": (20.0, parse_t),
         "alpha": (0.9, lambda r: round(check_alpha(float(r)), 2)),
         "epochs": (20, parse_epochs),
@@ -66,6 +72,11 @@ url_state(
     },
 )
 url_notice("lab")
+if CLASSROOM:
+    st.caption(
+        "Classroom mode (KDVIZ_CLASSROOM=1): student size, images and epochs are capped so the "
+        "server can train for the whole class."
+    )
 devices = available()
 device = st.sidebar.selectbox("Device", devices, help="CUDA GPU or Apple MPS when present, else the CPU")
 data = data_or_stop(device)
@@ -163,7 +174,7 @@ with c2:
         help="0 = labels only, 1 = the teacher's soft targets only",
     )
 with c3:
-    epochs = st.number_input("Epochs", 1, 100, key="epochs")
+    epochs = st.number_input("Epochs", 1, MAX_EPOCHS, key="epochs")
     omit = st.selectbox("Leave a digit out of the transfer set", ["none", *map(str, range(10))], key="omit")
     seed = st.number_input("Seed", 0, 2**31 - 1, key="seed")
 write_url({"student": student, "T": T, "alpha": alpha, "epochs": epochs, "n": n, "omit": omit, "seed": seed})

@@ -75,3 +75,17 @@ def test_lab_with_foreign_checkpoint_offers_retrain(lab_env, tiny_dir):
         and path.with_suffix(".rejected").exists()
         and any(b.label == "Train teacher" for b in at.button)
     )
+
+
+def test_classroom_mode_caps_heavy_options(lab_env, tiny_data, monkeypatch):
+    from kdviz.teacher import TeacherSpec, ensure_teacher
+
+    ensure_teacher(TeacherSpec(), tiny_data, lab_env)
+    monkeypatch.setenv("KDVIZ_CLASSROOM", "1")
+    at = AppTest.from_file(LAB, default_timeout=30)
+    at.query_params.update({"student": "800,800", "epochs": "1000"})
+    at.run()
+    assert not at.exception
+    assert any("link" in w.value for w in at.warning)  # the link asked for more than the class allows
+    student = next(s for s in at.selectbox if s.label == "Student hidden layers")
+    assert student.options and not any("800" in o for o in student.options) and at.number_input[0].max == 20
