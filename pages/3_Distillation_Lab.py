@@ -12,7 +12,7 @@ from kdviz.device import available
 from kdviz.distill import STUDENTS, DistillConfig, compare_students
 from kdviz.jobs import drain
 from kdviz.losses import check_alpha
-from kdviz.teacher import TeacherSpec, cached_teachers, checkpoint_path, ensure_teacher
+from kdviz.teacher import TeacherSpec, checkpoint_path, ensure_teacher
 from pages import (
     cache_dir,
     data_or_stop,
@@ -22,6 +22,7 @@ from pages import (
     progress_line,
     setup_page,
     t_control,
+    teacher_choices,
     teacher_logits,
     url_notice,
     url_state,
@@ -86,8 +87,7 @@ queue = job_queue()
 st.subheader("1. The teacher")
 spec = TeacherSpec()
 path = checkpoint_path(spec, cache_dir())
-others = [(p, s, text) for p, s, text in cached_teachers(cache_dir()) if p != path]
-choices = {str(path): f"Default teacher: {spec.label}"} | {str(p): text for p, s, text in others if s}
+choices = {str(path): f"Default teacher: {spec.label}"} | teacher_choices(cache_dir())
 chosen = st.selectbox("Teacher", list(choices), format_func=choices.get)
 teacher_path = Path(chosen)
 job_key = f"teacher:{teacher_path.name}:{device}"

@@ -143,3 +143,23 @@ def progress_line(job) -> str:
         return "starting..."
     eta = f", about {ev.eta:.0f} s left" if ev.step and math.isfinite(ev.eta) else ""
     return f"epoch {min(ev.epoch + 1, ev.epochs)} of {ev.epochs}, {ev.elapsed:.0f} s elapsed{eta}"
+
+
+@st.cache_resource(max_entries=4)
+def _teacher_choices(folder: str | None, listing: tuple) -> dict[str, str]:
+    from kdviz.teacher import TeacherSpec, cached_teachers, checkpoint_path
+
+    default = checkpoint_path(TeacherSpec(), folder)
+    found = {str(p): text for p, spec, text in cached_teachers(folder) if spec is not None}
+    out = {str(default): f"Default teacher: {found.pop(str(default))}"} if str(default) in found else {}
+    return out | found
+
+
+def teacher_choices(folder: str | None) -> dict[str, str]:
+    """Usable teachers in the cache (path -> description), default first. Cached by the folder's
+    listing, so checkpoints are opened only when a file appears or changes."""
+    from kdviz.teacher import TeacherSpec, checkpoint_path
+
+    teachers = checkpoint_path(TeacherSpec(), folder).parent
+    files = teachers.glob("teacher-*.pt") if teachers.is_dir() else []
+    return _teacher_choices(folder, tuple(sorted((p.name, p.stat().st_mtime) for p in files)))

@@ -133,3 +133,16 @@ def test_lab_train_watch_stop_retrain(server, browser):
     assert page.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 2  # no stale copies
     page.screenshot(path=str(ARTIFACTS / "lab-stopped.png"), full_page=True)
     page.close()
+
+
+def test_dark_knowledge_page_shows_the_teacher(server, browser):
+    # runs after the Lab test above, whose teacher is now in the server's cache
+    page = browser.new_page(viewport={"width": 1400, "height": 2400})
+    page.goto(server + "/Dark_Knowledge")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.js-plotly-plot')].some(p => p.data.some(d => d.type === 'heatmap'))",
+        timeout=60000,
+    )
+    assert page.get_by_text("Traceback").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "dark-knowledge.png"), full_page=True)
+    page.close()

@@ -1,0 +1,176 @@
+"""Dark knowledge: what a trained teacher's softened outputs say about the *wrong* classes.
+
+A teacher that is right 98% of the time still ranks the wrong classes: a 4 gets more mass on
+9 than on 0. That ranking, invisible at T = 1 and lifted by a higher T, is what Hinton, Vinyals
+& Dean (2015) call the dark knowledge. Pure torch / numpy / pandas; pages only draw.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kdviz.temperature import entropy, softmax_t
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_UPLOAD_SIDE = 4096
+IMAGE_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
+
+
+def class_similarity(logits, labels, T, n_classes: int = 10) -> torch.Tensor:
+    """(C, C) matrix: row c is the mean softened distribution over the images of true class c.
+
+    Entry [c, k] is how much probability, on average, the teacher gives class k when shown a
+    c at temperature T. Each row sums to 1; a class with no images gets a row of NaN.
+    """
+    q = softmax_t(logits, T)
+    labels = torch.as_tensor(labels, device=q.device).long()
+    if q.ndim != 2 or labels.shape != q.shape[:1]:
+        raise ValueError("need logits of shape (N, C) and one label per row")
+    sums = torch.zeros(n_classes, q.shape[1], dtype=q.dtype, device=q.device).index_add_(0, labels, q)
+    counts = torch.bincount(labels, minlength=n_classes).to(q.dtype)
+    out = sums / counts[:, None]  # 0 / 0 -> NaN for an absent class
+    return out.cpu()
+
+
+def similar_pairs(matrix, top: int = 10, classes=None) -> pd.DataFrame:
+    """The class pairs the teacher confuses most, ranked by symmetrised off-diagonal mass.
+
+    For a pair (a, b): 'a→b' is the mean probability given to b on images of a, 'b→a' the
+    reverse, and 'similarity' their average. Pairs involving a NaN row are skipped.
+    """
+    m = torch.as_tensor(np.asarray(matrix, dtype=np.float64))
+    n = m.shape[0]
+    names = [str(c) for c in (classes if classes is not None else range(n))]
+    rows = []
+    for a in range(n):
+        for b in range(a + 1, n):
+            ab, ba = float(m[a, b]), float(m[b, a])
+            if math.isfinite(ab) and math.isfinite(ba):
+                rows.append((f"{names[a]} ↔ {names[b]}", names[a], names[b], ab, ba, (ab + ba) / 2))
+    df = pd.DataFrame(rows, columns=["pair", "a", "b", "a→b", "b→a", "similarity"])
+    df = df.sort_values("similarity", ascending=False, kind="stable").head(top)
+    return df.reset_index(drop=True)
+
+
+def ambiguity_ranking(logits, k: int | None = None) -> torch.Tensor:
+    """Indices of the images sorted by the teacher's second-highest probability at T = 1,
+    strongest second choice first (the most ambiguous digits); the first k if k is given."""
+    q = softmax_t(logits, 1.0)
+    second = q.topk(2, dim=-1).values[:, 1]
+    order = torch.argsort(second, descending=True, stable=True).cpu()
+    return order if k is None else order[:k]
+
+
+def top_choices(logits, labels, indices, T: float = 1.0) -> pd.DataFrame:
+    """One row per image: its index, true label, and the teacher's first and second choice at T."""
+    idx = torch.as_tensor(indices).long().cpu()
+    q = softmax_t(torch.as_tensor(logits).detach().cpu()[idx], T)
+    top = q.topk(2, dim=-1)
+    return pd.DataFrame(
+        {
+            "index": idx.tolist(),
+            "label": torch.as_tensor(labels).cpu()[idx].tolist(),
+            "first": top.indices[:, 0].tolist(),
+            "p_first": top.values[:, 0].tolist(),
+            "second": top.indices[:, 1].tolist(),
+            "p_second": top.values[:, 1].tolist(),
+        }
+    )
+
+
+def information_added(probs) -> float:
+    """Bits the soft target carries beyond the label: its Shannon entropy.
+
+    A one-hot label has 0 bits; the uniform distribution over C classes has log2(C) bits
+    (2 bits for 4 classes, 3.32 for the 10 digits).
+    """
+    return float(entropy(probs))
+
+
+def one_hot(label: int, n_classes: int = 10) -> torch.Tensor:
+    """The hard target: probability 1 on the label, 0 elsewhere."""
+    out = torch.zeros(n_classes, dtype=torch.float64)
+    out[int(label)] = 1.0
+    return out
+
+
+def image_from_upload(data: bytes) -> torch.Tensor:
+    """An uploaded image file -> a (1, 784) float32 tensor in [0, 1], MNIST style.
+
+    Grayscale (transparent pixels count as white paper), inverted when the background is
+    light so the digit is white on black, contrast-stretched, then scaled like MNIST: the
+    ink's bounding box fitted into 20x20 and centred by its centre of mass in 28x28.
+    Raises ValueError with a readable message for anything that is not a usable image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise ValueError("the file is empty")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ValueError(f"the file is {len(data) / 2**20:.1f} MB; the limit is 5 MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            w, h = img.size
+            if max(w, h) > MAX_UPLOAD_SIDE:
+                raise ValueError(f"the image is {w}x{h} pixels; at most {MAX_UPLOAD_SIDE} per side")
+            if img.mode not in IMAGE_MODES:
+                raise ValueError(f"image mode {img.mode} is not supported; save it as an 8-bit PNG or JPEG")
+            img.load()
+    except ValueError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError(f"the image is too large; at most {MAX_UPLOAD_SIDE} pixels per side") from None
+    except UnidentifiedImageError:
+        raise ValueError("this file is not an image Pillow can read (try a PNG or JPEG)") from None
+    except (OSError, SyntaxError, EOFError) as e:
+        raise ValueError(f"the image is damaged or truncated ({e})") from None
+    paper = Image.new("RGBA", img.size, (255, 255, 255, 255))
+    grey = Image.alpha_composite(paper, img.convert("RGBA")).convert("L")
+    x = np.asarray(grey, dtype=np.float32) / 255.0
+    if np.median(_border(x)) > 0.5:
+        x = 1.0 - x  # dark digit on light paper -> MNIST's white digit on black
+    lo, hi = float(np.median(_border(x))), float(x.max())
+    if hi - lo < 0.1:
+        raise ValueError("no digit found: the image is (almost) a single flat colour")
+    x = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
+    return torch.from_numpy(_mnist_frame(x)).reshape(1, 784)
+
+
+def _border(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]])
+
+
+def _mnist_frame(x: np.ndarray) -> np.ndarray:
+    """Fit the ink's bounding box into 20x20 (aspect kept), centre of mass at the middle of 28x28."""
+    from PIL import Image
+
+    rows, cols = np.nonzero(x > 0.2)
+    x = x[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    h, w = x.shape
+    scale = 20.0 / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = Image.fromarray((x * 255).astype(np.uint8)).resize(size, Image.Resampling.LANCZOS)
+    s = np.asarray(small, dtype=np.float32) / 255.0
+    out = np.zeros((28, 28), dtype=np.float32)
+    total = s.sum()
+    cy = (s.sum(1) @ np.arange(s.shape[0])) / total if total else s.shape[0] / 2
+    cx = (s.sum(0) @ np.arange(s.shape[1])) / total if total else s.shape[1] / 2
+    top = int(np.clip(round(13.5 - cy), 0, 28 - s.shape[0]))
+    left = int(np.clip(round(13.5 - cx), 0, 28 - s.shape[1]))
+    out[top : top + s.shape[0], left : left + s.shape[1]] = s
+    return np.clip(out, 0.0, 1.0)
+
+
+def upscale(image, factor: int = 10) -> np.ndarray:
+    """A (784,) or (28, 28) image in [0, 1] -> uint8 pixels blown up by `factor` (crisp, no blur)."""
+    x = torch.as_tensor(image).detach().cpu().reshape(28, 28).numpy()
+    x = (np.clip(x, 0, 1) * 255).round().astype(np.uint8)
+    return np.kron(x, np.ones((factor, factor), dtype=np.uint8))

@@ -1,0 +1,231 @@
+"""Dark Knowledge: what a trained MNIST teacher says about the wrong classes, at any T."""
+
+import random
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from kdviz import dark, plots, temperature
+from kdviz.device import available
+from pages import (
+    cache_dir,
+    data_or_stop,
+    load_teacher_cached,
+    parse_t,
+    setup_page,
+    t_control,
+    teacher_choices,
+    teacher_logits,
+    url_notice,
+    url_state,
+    write_url,
+)
+
+DIGITS = [str(d) for d in range(10)]
+GALLERY = 10
+
+
+def parse_class(raw):
+    if raw != "all" and raw not in DIGITS:
+        raise ValueError(raw)
+    return raw
+
+
+setup_page("Dark Knowledge")
+st.title("Dark Knowledge")
+st.write(
+    "A trained teacher is almost always sure of the right digit, but it still **ranks the wrong ones**: "
+    "a 4 gets far more probability on 9 than on 0. That ranking is the *dark knowledge* "
+    "(Hinton, Vinyals & Dean 2015). At T = 1 it hides in probabilities of 10⁻⁴ and less; a higher T "
+    "lifts it into view. Everything below is what a real teacher says about real MNIST test digits."
+)
+url_state("dark", {"T": (4.0, parse_t), "idx": (-1, int), "cls": ("all", parse_class)})
+url_notice("dark")
+device = st.sidebar.selectbox("Device", available(), help="CUDA GPU or Apple MPS when present, else the CPU")
+data = data_or_stop(device)
+
+choices = teacher_choices(cache_dir())
+if not choices:
+    st.info(
+        "No trained teacher yet. Train one on the [Distillation Lab](Distillation_Lab) page (about 40 s on "
+        "a 2-core CPU, once: it is cached for every later session), then come back here."
+    )
+    st.stop()
+teacher_path = Path(st.selectbox("Teacher", list(choices), format_func=choices.get, key="teacher"))
+mtime = teacher_path.stat().st_mtime
+try:
+    teacher = load_teacher_cached(str(teacher_path), mtime, device)
+except ValueError as e:
+    st.error(f"The cached teacher cannot be used: {e}. Retrain it on the Distillation Lab page.")
+    st.stop()
+# The teacher runs once per checkpoint; moving T only re-applies the softmax below.
+logits = teacher_logits(str(teacher_path), mtime, device, "test").detach().cpu()
+labels = data.test_y.cpu()
+n = len(labels)
+ranking = dark.ambiguity_ranking(logits)
+st.caption(
+    f"{teacher.spec.label}: {teacher.test_errors} test errors of {teacher.test_total}. "
+    f"Its outputs for all {n:,} test digits are computed once and reused at every T."
+)
+
+top_left, top_right = st.columns([2, 1])
+with top_left:
+    T = t_control("T")
+with top_right:
+    log_y = st.toggle("Log scale for probabilities", key="log_y", help="shows the 10⁻⁶ that T = 1 hides")
+
+# --- 1. Pick a digit -------------------------------------------------------------------------------
+st.subheader("1. Pick a test digit")
+if not 0 <= st.session_state.get("idx", -1) < n:
+    st.session_state["idx"] = int(ranking[0])
+
+
+def choose(i: int) -> None:
+    st.session_state["idx"] = int(i)
+
+
+def choose_random() -> None:
+    choose(random.randrange(n))
+
+
+st.caption(
+    "The most ambiguous test digits: those where the teacher's **second choice** is strongest at T = 1. "
+    "Click one, or pick any digit by index."
+)
+f1, f2, f3 = st.columns([1, 1, 3])
+cls = f1.selectbox(
+    "True class",
+    ["all", *DIGITS],
+    key="cls",
+    format_func=lambda c: "all classes" if c == "all" else f"class {c}",
+)
+f2.number_input("Test image index", 0, n - 1, key="idx")
+f3.button("Random digit", on_click=choose_random)
+order = ranking if cls == "all" else ranking[labels[ranking] == int(cls)]
+gallery = dark.top_choices(logits, labels, order[:GALLERY])
+for col, row in zip(st.columns(GALLERY), gallery.itertuples()):
+    col.image(dark.upscale(data.test_x[row.index], 3), width="stretch")
+    col.caption(f"a {row.label}; says {row.first} / {row.second} ({row.p_second:.2f})")
+    col.button(f"#{row.index}", key=f"pick_{row.index}", on_click=choose, args=(row.index,))
+
+idx = int(st.session_state["idx"])
+write_url({"T": T, "idx": idx, "cls": cls})
+label, z = int(labels[idx]), logits[idx]
+q_one, q_t = temperature.softmax_t(z, 1.0), temperature.softmax_t(z, T)
+first, second = q_one.topk(2).indices.tolist()
+
+# --- 2. What the teacher says ----------------------------------------------------------------------
+st.subheader(f"2. Test digit #{idx}: a {label}")
+img_col, chart_col = st.columns([1, 2.4])
+with img_col:
+    st.image(dark.upscale(data.test_x[idx], 10), width="stretch")
+    st.caption(
+        f"Label **{label}**. The teacher says **{first}** ({q_one[first]:.4f}) at T = 1"
+        + (", a mistake." if first != label else ".")
+        + f" Second choice: **{second}** ({q_one[second]:.2g})."
+    )
+with chart_col:
+    bars = plots.compare_bars(DIGITS, z, T, log_y)
+    bars.add_bar(x=DIGITS, y=dark.one_hot(label).tolist(), name="one-hot label", marker_color=plots.GREY)
+    bars.update_layout(title=f"Soft targets at T = {T:g} vs T = 1 vs the hard label")
+    bars.update_xaxes(type="category", title="digit")
+    st.plotly_chart(bars, width="stretch")
+bits_t, bits_one = dark.information_added(q_t), dark.information_added(q_one)
+m1, m2, m3, m4 = st.columns(4)
+m1.metric("one-hot label", "0 bits", help="a label says only which class: no uncertainty, nothing more")
+m2.metric("soft target, T = 1", f"{bits_one:.3f} bits")
+m3.metric(f"soft target, T = {T:g}", f"{bits_t:.3f} bits", f"{bits_t / np.log2(10):.0%} of the 3.32 max")
+m4.metric(f"mass on wrong classes at T = {T:g}", f"{1 - q_t[label]:.3f}", f"{1 - q_one[label]:.2g} at T = 1")
+st.caption(
+    "Bits = the entropy of the soft target: how much of the teacher's spread over the ten digits a "
+    "student sees beyond the label. The one-hot label has none; the uniform distribution has log₂ 10."
+)
+temps = sorted(set(temperature.DOC_TEMPERATURES) | {T})
+curves = plots.curves(temperature.softened_table(z, DIGITS, temps), T, log_y)
+st.plotly_chart(curves.update_xaxes(type="category", title="digit"), width="stretch")
+
+# --- 3. Class similarity ---------------------------------------------------------------------------
+st.subheader("3. What does the teacher think a 3 resembles?")
+st.write(
+    f"Row c is the teacher's **average softened distribution** over all test images of true class c at "
+    f"T = {T:g}. Off the diagonal is the dark knowledge: which digits the teacher sees in a c."
+)
+sim = dark.class_similarity(logits, labels, T)
+h1, h2 = st.columns([2.2, 1])
+with h1:
+    hide = st.toggle("Hide the diagonal (the right answers) so the wrong-class structure shows", True)
+    shown = sim.numpy().copy()
+    if hide:
+        np.fill_diagonal(shown, np.nan)
+    heat = go.Figure(
+        go.Heatmap(
+            z=shown,
+            x=DIGITS,
+            y=DIGITS,
+            colorscale="Blues",
+            texttemplate="%{z:.3f}",
+            hovertemplate="a %{y}: %{z:.4g} on %{x}<extra></extra>",
+            colorbar=dict(title="mean p"),
+        )
+    )
+    heat.update_xaxes(title="class the teacher gives probability to", type="category")
+    heat.update_yaxes(title="true class", type="category", autorange="reversed")
+    heat.update_layout(
+        title=f"Class similarity at T = {T:g}", height=520, margin=dict(l=10, r=10, t=50, b=10)
+    )
+    st.plotly_chart(heat, width="stretch")
+with h2:
+    pairs = dark.similar_pairs(sim, top=10)
+    st.markdown("**Most similar pairs** (mean of both directions)")
+    st.dataframe(
+        pairs[["pair", "a→b", "b→a", "similarity"]].style.format(precision=4),
+        hide_index=True,
+        width="stretch",
+    )
+    look = st.selectbox("A digit", DIGITS, index=3, key="look")
+    row = sim[int(look)].clone()
+    row[int(look)] = -1
+    near = row.topk(3).indices.tolist()
+    st.write(
+        f"The teacher thinks a **{look}** most resembles "
+        + ", ".join(f"**{k}** ({sim[int(look), k]:.3f})" for k in near)
+        + f" at T = {T:g}."
+    )
+
+# --- 4. Your own digit -----------------------------------------------------------------------------
+st.subheader("4. Your own digit")
+upload = st.file_uploader(
+    "Upload a small image of one digit (PNG or JPEG, at most 5 MB)", type=["png", "jpg", "jpeg"]
+)
+if upload is not None:
+    try:
+        x = dark.image_from_upload(upload.getvalue())
+    except ValueError as e:
+        st.error(f"Cannot use this upload: {e}.")
+    else:
+        with torch.no_grad():
+            zu = teacher.logits(x).detach().cpu()[0]
+        qu = temperature.softmax_t(zu, T)
+        u1, u2 = st.columns([1, 2.4])
+        u1.image(dark.upscale(x, 10), width="stretch")
+        u1.caption(
+            f"As the teacher sees it (28x28, white on black). It says **{int(zu.argmax())}**; "
+            f"{dark.information_added(qu):.3f} bits at T = {T:g}."
+        )
+        u2.plotly_chart(
+            plots.compare_bars(DIGITS, zu, T, log_y).update_xaxes(type="category", title="digit"),
+            width="stretch",
+        )
+
+st.subheader("Why this matters")
+st.markdown(
+    "- A label says *this is a 4*. The teacher's soft target also says *it looks a bit like a 9 and "
+    "nothing like a 0*: information about how digits relate that the label cannot carry.\n"
+    "- At T = 1 those wrong-class probabilities are so small that a loss barely notices them; "
+    "raising T spreads the mass so the student is trained to match the whole ranking.\n"
+    "- In Hinton et al.'s MNIST experiment a student that never saw a 3 during distillation still "
+    "recognised most test 3s: it learned about them only from the teacher's soft targets on other digits."
+)

@@ -1,0 +1,185 @@
+"""Dark knowledge: the core functions on hand-computed cases, and the page under AppTest."""
+
+import base64
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from kdviz import dark
+from kdviz.data import load_mnist
+from kdviz.teacher import TeacherSpec, ensure_teacher
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages/2_Dark_Knowledge.py")
+
+
+# --- core --------------------------------------------------------------------------------------------
+def test_class_similarity_is_the_mean_softened_row_per_true_class():
+    # Logits log p reproduce p exactly at T = 1.
+    p = torch.tensor([[0.8, 0.2, 0.0], [0.6, 0.4, 0.0], [0.1, 0.7, 0.2], [0.0, 0.0, 1.0]])
+    z = torch.log(p.double())
+    m = dark.class_similarity(z, torch.tensor([0, 0, 1, 2]), 1.0, n_classes=3)
+    expected = torch.tensor([[0.7, 0.3, 0.0], [0.1, 0.7, 0.2], [0.0, 0.0, 1.0]], dtype=torch.float64)
+    torch.testing.assert_close(m, expected)
+    # At T = 2 each row is a softened distribution: q ∝ sqrt(p).
+    m2 = dark.class_similarity(z, torch.tensor([0, 0, 1, 2]), 2.0, n_classes=3)
+    s = p.double().sqrt()
+    torch.testing.assert_close(m2[0], ((s / s.sum(1, keepdim=True))[:2]).mean(0))
+    torch.testing.assert_close(m2.sum(1), torch.ones(3, dtype=torch.float64))
+
+
+def test_class_similarity_marks_an_absent_class_nan():
+    m = dark.class_similarity(torch.zeros(2, 3), torch.tensor([0, 0]), 1.0, n_classes=3)
+    assert torch.isnan(m[1]).all() and torch.isnan(m[2]).all()
+    torch.testing.assert_close(m[0], torch.full((3,), 1 / 3))
+    assert len(dark.similar_pairs(m)) == 0  # every pair touches an absent class
+
+
+def test_similar_pairs_ranks_symmetrised_off_diagonal_mass():
+    m = np.array([[0.7, 0.2, 0.1], [0.3, 0.6, 0.1], [0.05, 0.15, 0.8]])
+    df = dark.similar_pairs(m, top=3)
+    assert df["pair"].tolist() == ["0 ↔ 1", "1 ↔ 2", "0 ↔ 2"]
+    np.testing.assert_allclose(df["similarity"], [0.25, 0.125, 0.075])
+    assert df.loc[0, "a→b"] == 0.2 and df.loc[0, "b→a"] == 0.3
+    assert len(dark.similar_pairs(m, top=1)) == 1
+
+
+def test_ambiguity_ranking_orders_by_second_choice():
+    p = torch.tensor([[0.9, 0.05, 0.05], [0.5, 0.45, 0.05], [0.6, 0.3, 0.1], [0.34, 0.33, 0.33]])
+    z = torch.log(p.double())
+    assert dark.ambiguity_ranking(z).tolist() == [1, 3, 2, 0]
+    assert dark.ambiguity_ranking(z, k=2).tolist() == [1, 3]
+    table = dark.top_choices(z, torch.tensor([0, 1, 0, 2]), [1, 2])
+    assert table["first"].tolist() == [0, 0] and table["second"].tolist() == [1, 1]
+    np.testing.assert_allclose(table["p_second"], [0.45, 0.3])
+
+
+def test_information_added_in_bits():
+    assert dark.information_added(torch.full((4,), 0.25)) == pytest.approx(2.0)
+    assert dark.information_added(dark.one_hot(3)) == 0.0
+    assert dark.information_added(torch.full((10,), 0.1)) == pytest.approx(math.log2(10))
+    assert dark.information_added([0.5, 0.5, 0.0]) == pytest.approx(1.0)
+
+
+def png(array: np.ndarray, mode: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array, mode).save(buf, format="PNG") if mode else Image.fromarray(array).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_upload_dark_on_light_is_inverted_to_mnist_style():
+    img = np.full((100, 60), 255, np.uint8)  # white paper
+    img[20:80, 25:35] = 0  # a black vertical stroke, like a 1
+    x = dark.image_from_upload(png(img))
+    assert x.shape == (1, 784) and x.dtype == torch.float32
+    assert float(x.min()) >= 0 and float(x.max()) <= 1
+    pic = x.reshape(28, 28)
+    assert float(pic[0].max()) == 0 and float(pic[:, 0].max()) == 0  # black background
+    assert float(pic[14, 14]) > 0.9  # the stroke is white, centred
+    rows = torch.nonzero(pic.max(1).values > 0.5).flatten()
+    assert 19 <= len(rows) <= 21  # the ink's height fitted into 20 pixels, like MNIST
+
+
+def test_upload_light_on_dark_rgba_is_not_inverted():
+    img = np.zeros((40, 40, 4), np.uint8)
+    img[..., 3] = 255
+    img[10:30, 15:25, :3] = 255
+    x = dark.image_from_upload(png(img)).reshape(28, 28)
+    assert float(x[0, 0]) == 0 and float(x[14, 14]) > 0.9
+
+
+def test_bad_uploads_raise_value_error():
+    with pytest.raises(ValueError, match="not an image"):
+        dark.image_from_upload(b"this is not a PNG at all")
+    with pytest.raises(ValueError, match="empty"):
+        dark.image_from_upload(b"")
+    with pytest.raises(ValueError, match="5 MB"):
+        dark.image_from_upload(b"\x89PNG" + bytes(6 * 2**20))
+    with pytest.raises(ValueError, match="per side"):
+        dark.image_from_upload(png(np.zeros((10, 5000), np.uint8)))
+    with pytest.raises(ValueError, match="flat colour"):
+        dark.image_from_upload(png(np.full((30, 30), 200, np.uint8)))
+    with pytest.raises(ValueError, match="mode"):
+        dark.image_from_upload(png(np.full((30, 30), 40000, np.uint16)))  # 16-bit grey
+    with pytest.raises(ValueError, match="damaged|not an image"):
+        noise = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
+        dark.image_from_upload(png(noise)[:500])  # truncated mid-data
+
+
+# --- page ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def dark_env(tiny_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
+    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def heatmap_z(at: AppTest) -> np.ndarray:
+    """The similarity heatmap's z; plotly may ship arrays as base64 typed arrays."""
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        for trace in spec["data"]:
+            if trace.get("type") == "heatmap":
+                z = trace["z"]
+                if isinstance(z, dict):
+                    raw = np.frombuffer(base64.b64decode(z["bdata"]), dtype=z["dtype"])
+                    return raw.reshape([int(d) for d in str(z["shape"]).split(",")])
+                return np.array(z, dtype=float)
+    raise AssertionError("no heatmap on the page")
+
+
+def test_page_with_a_teacher_shows_similarity_and_follows_t(dark_env, tiny_dir):
+    ensure_teacher(TeacherSpec(), load_mnist(tiny_dir), dark_env)
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert not at.error
+    before = heatmap_z(at)
+    assert before.shape == (10, 10)
+    assert np.isnan(np.diag(before)).all()  # the diagonal is hidden by default
+    off = before[~np.eye(10, dtype=bool)]
+    assert (off >= 0).all() and (off < 1).all()
+    slider = next(s for s in at.select_slider if "Temperature" in s.label)
+    slider.set_value(2.0).run()
+    assert not at.exception
+    after = heatmap_z(at)
+    assert after.shape == (10, 10) and not np.allclose(after, before, equal_nan=True)
+    assert any(
+        "Soft targets at T = 2" in json.loads(c.proto.spec)["layout"]["title"]["text"]
+        for c in at.get("plotly_chart")
+    )
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 10  # the ranked pairs
+
+    at.number_input[0].set_value(5).run()  # pick a digit by index
+    assert not at.exception and any("#5" in s.value for s in at.subheader)
+
+
+def test_page_link_restores_digit_and_t(dark_env, tiny_dir):
+    ensure_teacher(TeacherSpec(), load_mnist(tiny_dir), dark_env)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params.update({"T": "10", "idx": "7"})
+    at.run()
+    assert not at.exception
+    assert any("#7" in s.value for s in at.subheader)
+    assert next(s for s in at.select_slider if "Temperature" in s.label).value == 10.0
+
+
+def test_page_without_a_teacher_explains(dark_env):
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert any("Distillation Lab" in i.value for i in at.info)
+    assert not at.get("plotly_chart")
+
+
+def test_page_without_data_explains(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    assert not at.exception
+    assert any("KDVIZ_DATA_DIR" in e.value for e in at.error)
