@@ -182,7 +182,9 @@ def cmd_app(args) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
         raise ValueError(f"app.py not found next to the kdviz package ({app}); run from a clone")
-    return subprocess.call([sys.executable, "-m", "streamlit", "run", str(app), *args.streamlit_args])
+    # run from the app's folder so Streamlit reads its .streamlit/config.toml
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), *args.streamlit_args]
+    return subprocess.call(cmd, cwd=app.parent)
 
 
 def main(argv=None) -> int:

@@ -11,8 +11,7 @@ import torch
 from kdviz.data import MNIST
 from kdviz.losses import check_alpha
 from kdviz.models import StackedMLP, check_hidden
-from kdviz.temperature import check_temperature
-from kdviz.train import Progress, TrainConfig, train
+from kdviz.train import Progress, TrainConfig, check_training_t, train
 
 STUDENTS = ("labels only", "distilled")
 
@@ -31,7 +30,7 @@ class DistillConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", check_hidden(self.hidden))
-        object.__setattr__(self, "T", check_temperature(self.T))
+        object.__setattr__(self, "T", check_training_t(self.T))
         object.__setattr__(self, "alpha", check_alpha(self.alpha))
         object.__setattr__(self, "omit", tuple(sorted({int(d) for d in self.omit})))
         self.train_config()

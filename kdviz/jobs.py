@@ -7,6 +7,7 @@ a flag, and two sessions asking for the same teacher share one training.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -61,10 +62,13 @@ class Job:
 class JobQueue:
     """FIFO queue running at most `max_running` jobs at once, each in its own thread."""
 
-    def __init__(self, max_running: int = 1, abandon_after: float | None = 60.0, keep: int = 200):
+    def __init__(
+        self, max_running: int = 1, abandon_after: float | None = 60.0, keep: int = 200, nice: int = 0
+    ):
         if max_running < 1:
             raise ValueError("max_running must be >= 1")
         self.max_running, self.abandon_after, self.keep = max_running, abandon_after, keep
+        self.nice = nice  # > 0: training threads yield the CPU to page reruns (Linux)
         self._lock = threading.Lock()
         self._waiting: list[Job] = []
         self._running: list[Job] = []
@@ -115,6 +119,8 @@ class JobQueue:
             threading.Thread(target=self._run, args=(job,), daemon=True, name=f"kdviz-{job.id}").start()
 
     def _run(self, job: Job) -> None:
+        if self.nice:
+            lower_thread_priority(self.nice)
         try:
             job.result = job.fn(job)
             job.status = "stopped" if job._stop.is_set() else "done"
@@ -125,6 +131,14 @@ class JobQueue:
             with self._lock:
                 self._running.remove(job)
                 self._pump()
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Renice the calling thread only (Linux threads have their own nice value)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+    except (AttributeError, OSError):  # not Linux, or not permitted: run at normal priority
+        pass
 
 
 def describe_error(e: Exception) -> str:

@@ -19,6 +19,16 @@ from kdviz.models import StackedMLP, count_errors, predict_logits
 from kdviz.temperature import check_temperature
 
 MAX_EPOCHS = 1000
+# Outside this range float32 soft targets are one-hot or uniform to rounding, and T^2 would
+# multiply rounding noise: the number would be silently wrong, so training refuses it.
+T_MIN, T_MAX = 0.05, 1000.0
+
+
+def check_training_t(T) -> float:
+    t = check_temperature(T)
+    if not T_MIN <= t <= T_MAX:
+        raise ValueError(f"for training, T must be between {T_MIN:g} and {T_MAX:g}, got {T!r}")
+    return t
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class TrainConfig:
             raise ValueError(f"train size must be >= 1, got {self.train_size}")
         if any(not 0 <= int(d) <= 9 for d in self.omit):
             raise ValueError(f"omitted classes must be digits 0-9, got {self.omit}")
+        if len(set(self.omit)) == 10:
+            raise ValueError("omitting all ten digits leaves the transfer set empty")
 
 
 @dataclass
@@ -115,7 +127,7 @@ def train(
     K, device = model.k, data.device
     if len(T) != K or len(alpha) != K:
         raise ValueError(f"need one T and one alpha per model ({K}), got {len(T)} and {len(alpha)}")
-    T_ = torch.tensor([check_temperature(t) for t in T], device=device)
+    T_ = torch.tensor([check_training_t(t) for t in T], device=device)
     alpha_ = torch.tensor([check_alpha(a) for a in alpha], device=device)
     if bool((alpha_ > 0).any()) and teacher_logits is None:
         raise ValueError("distillation (alpha > 0) needs the teacher's logits")

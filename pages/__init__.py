@@ -114,8 +114,14 @@ def job_queue():
     from kdviz.device import pick_device
     from kdviz.jobs import JobQueue
 
-    running = int(os.environ.get("KDVIZ_MAX_RUNS", "0")) or (1 if pick_device().type == "cpu" else 3)
-    return JobQueue(max_running=running)
+    on_cpu = pick_device().type == "cpu"
+    running = int(os.environ.get("KDVIZ_MAX_RUNS", "0")) or (1 if on_cpu else 3)
+    if on_cpu:
+        # Leave a core to the sessions' reruns: training runs in one thread at low priority.
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    return JobQueue(max_running=running, nice=10 if on_cpu else 0)
 
 
 @st.cache_resource(max_entries=8)

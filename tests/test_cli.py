@@ -34,6 +34,12 @@ def test_help_lists_commands_with_examples():
     [
         (["distill", "--T", "0"], "temperature"),
         (["distill", "--T", "nan"], "temperature"),
+        (["distill", "--T", "1e-9"], "between"),
+        (["distill", "--T", "1e9"], "between"),
+        (["distill", "--epochs", "1000000"], "epochs"),
+        (["distill", "--alpha", "nan"], "alpha"),
+        (["distill", "--train-size", "0"], "train size"),
+        (["distill", "--omit", "0,1,2,3,4,5,6,7,8,9"], "empty"),
         (["distill", "--alpha", "2"], "alpha"),
         (["distill", "--alpha", "-1"], "alpha"),
         (["distill", "--epochs", "0"], "epochs"),
