@@ -1,0 +1,89 @@
+"""Faults a classroom server meets: stopped and abandoned runs, repeated use, hostile values."""
+
+import gc
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from kdviz.distill import DistillConfig, compare_students
+from kdviz.jobs import JobQueue, drain
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    pytest.skip("no /proc/self/status on this platform")
+
+
+def train_and_stop(queue, data, logits, i):
+    cfg = DistillConfig(hidden=(256, 256), epochs=50, seed=i)
+
+    def run(job):
+        _, events = compare_students(data, logits, cfg, should_stop=job.should_stop)
+        return drain(events, job)
+
+    job = queue.submit(f"run:{i}", "students", run)
+    while job.latest is None and not job.finished:
+        time.sleep(0.005)
+    queue.cancel(job)
+    while not job.finished:
+        time.sleep(0.005)
+    assert job.status == "stopped" and job.latest.epoch < 50
+    return job
+
+
+def test_memory_is_flat_over_50_train_and_stop_cycles(tiny_data):
+    queue = JobQueue(max_running=1, keep=10)
+    logits = torch.randn(len(tiny_data.train_y), 10)
+    for i in range(5):
+        train_and_stop(queue, tiny_data, logits, i)
+    gc.collect()
+    after_5 = rss_mb()
+    for i in range(5, 50):
+        train_and_stop(queue, tiny_data, logits, i)
+    gc.collect()
+    after_50 = rss_mb()
+    assert after_50 < after_5 * 1.10, (after_5, after_50)
+    assert len(queue._jobs) <= 10  # finished jobs are forgotten, their tensors freed
+
+
+def test_closed_tab_stops_the_run_and_the_queue_moves_on(tiny_data):
+    queue = JobQueue(max_running=1, abandon_after=0.2)
+    logits = torch.randn(len(tiny_data.train_y), 10)
+    cfg = DistillConfig(hidden=(64,), epochs=1000)
+
+    def run(job):
+        _, events = compare_students(tiny_data, logits, cfg, should_stop=job.should_stop)
+        return drain(events, job)
+
+    abandoned = queue.submit("a", "a", run)  # nobody calls touch(): the tab was closed
+    waiting = queue.submit("b", "b", lambda job: "ran")
+    assert queue.position(waiting) == 1
+    deadline = time.monotonic() + 20
+    while not waiting.finished and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert abandoned.status == "stopped" and waiting.result == "ran"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(T=1e-9),
+        dict(T=1e9),
+        dict(T=float("nan")),
+        dict(alpha=-1),
+        dict(alpha=2),
+        dict(alpha=float("nan")),
+        dict(epochs=0),
+        dict(epochs=10**6),
+        dict(hidden=(0,)),
+        dict(hidden=(10**7,)),
+    ],
+)
+def test_hostile_lab_values_are_rejected_with_a_message(bad):
+    with pytest.raises(ValueError) as e:
+        DistillConfig(**bad)
+    assert str(e.value)  # a message a person can read, not an empty error
