@@ -110,6 +110,26 @@ def test_temperature_page_responds_to_t(server, browser):
     assert "T=" in page.url or "T=5" not in page.url
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "temperature.png"), full_page=True)
+
+    # Edit the table as a teacher would: dog's probability 0.6 -> 3 (normalised: 3 / 3.4).
+    for _attempt in range(3):  # the canvas grid sometimes drops the first keystrokes while it re-renders
+        grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+        page.mouse.click(grid["x"] + grid["width"] * 0.8, grid["y"] + 35 + 17)  # value column, first row
+        page.keyboard.press("Enter")  # open the cell editor
+        page.wait_for_timeout(300)
+        page.keyboard.press("Control+A")
+        page.keyboard.type("3")
+        page.keyboard.press("Enter")
+        try:
+            page.wait_for_function(
+                "Math.abs(document.querySelectorAll('.js-plotly-plot')[0].data[0].y[0] - 3 / 3.4) < 1e-9",
+                timeout=5000,
+            )
+            break
+        except Exception:
+            page.keyboard.press("Escape")
+    page.screenshot(path=str(ARTIFACTS / "temperature-edited.png"), full_page=True)
+    assert "values=3" in page.url  # the edit is in the link
     page.close()
 
 
@@ -132,6 +152,18 @@ def test_lab_train_watch_stop_retrain(server, browser):
     page.wait_for_timeout(1500)
     assert page.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 2  # no stale copies
     page.screenshot(path=str(ARTIFACTS / "lab-stopped.png"), full_page=True)
+
+    # Retrain: a second run starts from epoch 0, is stopped too, and the history holds both.
+    page.get_by_role("button", name="Train students").click()
+    page.wait_for_function(
+        "(p => p && p.data[0].y.length == 1)(document.querySelectorAll('.js-plotly-plot')[0])", timeout=60000
+    )
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_role("button", name="Train students").and_(page.locator(":enabled")).wait_for(timeout=30000)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the history (CSV)").click()
+    rows = Path(download.value.path()).read_text().strip().splitlines()
+    assert len(rows) == 3 and rows[0].startswith("run,student")
     page.close()
 
 
