@@ -17,6 +17,8 @@ EXAMPLES = """examples:
   kdviz distill --student 30,30 --T 4 --train-size 1000 --epochs 20
   kdviz distill --omit 3                      leave every 3 out of the transfer set
   kdviz train-teacher --epochs 10 --seed 1
+  kdviz reproduce --quick                     the paper's MNIST experiments, ~7 min on a 2-core CPU
+  kdviz reproduce --only main,omit3 --json
 """
 
 
@@ -80,6 +82,26 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--omit", type=_digits, default=(), help="digits left out of the transfer set, e.g. 3")
     ds.add_argument("--batch-size", type=int, default=None, help="default: 512, smaller for few images")
     ds.add_argument("--lr", type=_floats("lr"), default=1e-3)
+    rp = sub.add_parser(
+        "reproduce", help="the paper's MNIST experiments, this run next to the paper's numbers"
+    )
+    _common(rp)
+    speed = rp.add_mutually_exclusive_group()
+    speed.add_argument(
+        "--quick",
+        dest="preset",
+        action="store_const",
+        const="quick",
+        help="reduced settings: under 10 minutes on a 2-core CPU (default)",
+    )
+    speed.add_argument(
+        "--full", dest="preset", action="store_const", const="full", help="paper-like settings, for a GPU"
+    )
+    speed.add_argument("--preset", choices=["quick", "full", "tiny"], help=argparse.SUPPRESS)
+    rp.add_argument(
+        "--only", default=None, help="comma-separated: main,omit3,only78,few_labels,temperature,matching"
+    )
+    rp.set_defaults(preset="quick")
     return parser
 
 
@@ -178,6 +200,39 @@ def cmd_distill(args) -> dict:
     }
 
 
+def cmd_reproduce(args) -> dict:
+    from dataclasses import replace
+
+    from kdviz.experiments import EXPERIMENTS, PRESETS, run_all
+
+    settings = replace(PRESETS[args.preset], seed=args.seed)
+    only = [n.strip() for n in args.only.split(",")] if args.only else None
+    unknown = set(only or ()) - set(EXPERIMENTS)
+    if unknown:
+        raise ValueError(
+            f"unknown experiments: {', '.join(sorted(unknown))}; known: {', '.join(EXPERIMENTS)}"
+        )
+    device, data = _setup(args)
+    start, results = time.perf_counter(), []
+    bar = Bar("")
+
+    def started(name):
+        bar.label = name
+        print(f"-- {name}", file=sys.stderr)
+
+    for result in run_all(data, settings, args.cache_dir, on_progress=bar, only=only, on_start=started):
+        results.append(result)
+        if not args.json:
+            print(f"\n{result.title} ({result.seconds:.0f} s, seed {result.seed})")
+            print(result.table().to_string(index=False))
+    return {
+        "preset": args.preset,
+        "device": str(device),
+        "seconds": round(time.perf_counter() - start, 1),
+        "experiments": [r.to_dict() for r in results],
+    }
+
+
 def cmd_app(args) -> int:
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.exists():
@@ -199,7 +254,8 @@ def main(argv=None) -> int:
 
             print(f"MNIST is ready in {download_mnist(args.data_dir)}", file=sys.stderr)
             return 0
-        result = {"train-teacher": cmd_train_teacher, "distill": cmd_distill}[args.command](args)
+        commands = {"train-teacher": cmd_train_teacher, "distill": cmd_distill, "reproduce": cmd_reproduce}
+        result = commands[args.command](args)
     except (ValueError, DataError) as e:
         print(f"kdviz: error: {e}", file=sys.stderr)
         return 2
@@ -207,7 +263,9 @@ def main(argv=None) -> int:
         print("kdviz: interrupted", file=sys.stderr)
         return 130
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result, default=str))
+    elif args.command == "reproduce":
+        print(f"\nall done in {result['seconds']} s on {result['device']}")
     else:
         for k, v in result.items():
             print(f"{k}: {v}")

@@ -39,6 +39,7 @@ def server(tmp_path_factory):
         **os.environ,
         "KDVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
         "KDVIZ_DATA_DIR": str(data),
+        "KDVIZ_EXPERIMENTS_PRESET": "tiny",  # the Experiments page offers a seconds-long preset
     }
     proc = subprocess.Popen(
         [
@@ -114,7 +115,10 @@ def test_temperature_page_responds_to_t(server, browser):
     # Edit the table as a teacher would: dog's probability 0.6 -> 3 (normalised: 3 / 3.4).
     for _attempt in range(3):  # the canvas grid sometimes drops the first keystrokes while it re-renders
         grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
-        page.mouse.click(grid["x"] + grid["width"] * 0.8, grid["y"] + 35 + 17)  # value column, first row
+        # the value cell of the last row ("car", above the empty add-row), then up to "dog"
+        page.mouse.click(grid["x"] + grid["width"] * 0.8, grid["y"] + grid["height"] - 35 - 17)
+        for _ in range(3):
+            page.keyboard.press("ArrowUp")
         page.keyboard.press("Enter")  # open the cell editor
         page.wait_for_timeout(300)
         page.keyboard.press("Control+A")
@@ -177,4 +181,19 @@ def test_dark_knowledge_page_shows_the_teacher(server, browser):
     )
     assert page.get_by_text("Traceback").count() == 0
     page.screenshot(path=str(ARTIFACTS / "dark-knowledge.png"), full_page=True)
+    page.close()
+
+
+def test_experiments_page_runs_a_tiny_reproduction(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 3000})
+    page.goto(server + "/Experiments")
+    page.get_by_role("button", name="Run experiments").click()
+    page.wait_for_function(  # the sixth experiment's chart
+        "[...document.querySelectorAll('.js-plotly-plot')]"
+        ".some(p => /logit matching/i.test((p.layout.title || {}).text || ''))",
+        timeout=180000,
+    )
+    assert page.get_by_text("Traceback").count() == 0
+    assert page.locator("h3").filter(has_text="6. High T").count() == 1  # every result has its section
+    page.screenshot(path=str(ARTIFACTS / "experiments.png"), full_page=True)
     page.close()

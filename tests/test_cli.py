@@ -84,3 +84,31 @@ def test_distill_json_on_tiny_data(tiny_dir, tmp_path):
     assert res["options"]["T"] == 4.0 and res["options"]["omit"] == [3] and res["options"]["student"] == [16]
     assert 0 <= res["distilled_errors"] <= res["test_total"] == 200
     assert "epoch 2/2" in out.stderr  # progress on stderr, JSON alone on stdout
+
+
+def test_reproduce_json_on_tiny_data(tiny_dir, tmp_path):
+    env = {"KDVIZ_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    out = run_cli(
+        "reproduce",
+        "--preset",
+        "tiny",
+        "--only",
+        "main,omit3,matching",
+        "--json",
+        "--data-dir",
+        str(tiny_dir),
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert [e["name"] for e in res["experiments"]] == ["main", "omit3", "matching"]
+    main = res["experiments"][0]
+    assert [r["paper"] for r in main["rows"]] == [67, 146, 74] and all(
+        r["this run"] >= 0 for r in main["rows"]
+    )
+    assert res["experiments"][1]["curve"] and "seconds" in main
+
+
+def test_reproduce_rejects_unknown_experiment(tmp_path, capsys):
+    assert main(["reproduce", "--only", "main,nope", "--data-dir", str(tmp_path)]) == 2
+    assert "nope" in capsys.readouterr().err

@@ -1,0 +1,163 @@
+"""Experiments: rerun the paper's MNIST experiments and put this run's numbers beside the paper's."""
+
+import os
+import time
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from kdviz.device import available
+from kdviz.experiments import EXPERIMENTS, PRESETS, Result, run_all
+from pages import cache_dir, data_or_stop, job_queue, progress_line, setup_page
+
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
+
+setup_page("Experiments")
+st.title("The paper's experiments")
+st.write(
+    "Hinton, Vinyals & Dean (2015) report a handful of MNIST numbers. This page reruns each experiment "
+    "and shows **this run's number next to the paper's**. The *quick* preset fits a laptop CPU in a few "
+    "minutes (shorter training, a weaker teacher: expect the same effects, not the same digits); *full* "
+    "trains like the paper and is meant for a GPU."
+)
+devices = available()
+device = st.sidebar.selectbox("Device", devices, help="CUDA GPU or Apple MPS when present, else the CPU")
+data = data_or_stop(device)
+queue = job_queue()
+
+env_preset = os.environ.get("KDVIZ_EXPERIMENTS_PRESET", "")
+presets = ["quick", "full"] + (
+    [env_preset] if env_preset in PRESETS and env_preset not in ("quick", "full") else []
+)
+c1, c2 = st.columns([1, 3])
+preset = c1.radio(
+    "Preset",
+    presets,
+    index=presets.index(env_preset) if env_preset in presets else 0,
+    help="quick: minutes on a CPU; full: paper-like training (teacher 60 epochs, students 40), for a GPU",
+)
+chosen = c2.multiselect(
+    "Experiments", list(EXPERIMENTS), default=list(EXPERIMENTS), format_func=lambda n: EXPERIMENTS[n][0]
+)
+settings = PRESETS[preset]
+with st.expander("Settings of this preset"):
+    st.json({k: str(v) for k, v in settings.__dict__.items()})
+
+run = st.session_state.get("exp_run")  # {"job": id, "results": [...], "current": name}
+job = queue.get(run["job"]) if run else None
+busy = bool(job and not job.finished)
+b1, b2, _ = st.columns([1, 1, 4])
+if b1.button("Run experiments", type="primary", disabled=busy or not chosen):
+    state = {"results": [], "current": "", "preset": preset}
+
+    def work(job, settings=settings, only=tuple(chosen), state=state):
+        def start(name):
+            state["current"] = name
+
+        for result in run_all(data, settings, cache_dir(), job.report, job.should_stop, only, start):
+            state["results"].append(result)
+        return len(state["results"])
+
+    state["job"] = queue.submit(f"experiments:{time.time_ns()}", "experiments", work).id
+    st.session_state["exp_run"] = state
+    st.rerun()
+if b2.button("Stop", disabled=not busy):
+    queue.cancel(job)
+
+
+def sweep_figure(r: Result) -> go.Figure:
+    fig = go.Figure()
+    fig.add_scatter(x=r.curve["shift"], y=r.curve["errors"], mode="lines+markers", name="all test errors")
+    fig.add_scatter(
+        x=r.curve["shift"], y=r.curve["class_errors"], mode="lines+markers", name="errors on those classes"
+    )
+    fig.update_xaxes(title="bias shift added to the class logit(s)")
+    fig.update_yaxes(title=f"test errors (of {len(data.test_y):,})")
+    fig.update_layout(title="Test errors vs bias shift", height=360, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def lines_figure(df, x, y, by, title, xtitle, ytitle, log_x=False) -> go.Figure:
+    fig = go.Figure()
+    for i, (name, part) in enumerate(df.groupby(by, sort=False)):
+        fig.add_scatter(
+            x=part[x], y=part[y], mode="lines+markers", name=str(name), line=dict(color=COLORS[i % 4])
+        )
+    fig.update_xaxes(title=xtitle, type="log" if log_x else "linear")
+    fig.update_yaxes(title=ytitle)
+    fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def fmt(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def show(r: Result) -> None:
+    st.subheader(EXPERIMENTS[r.name][0])
+    table = r.table()
+    for col in ("this run", "paper"):  # one text column: numbers and words mix
+        table[col] = [fmt(v) for v in table[col]]
+    left, right = st.columns([3, 2])
+    left.dataframe(table, width="stretch", hide_index=True)
+    settings_text = ", ".join(f"{k} {v}" for k, v in r.settings.items())
+    left.caption(f"Settings: {settings_text}. Seed {r.seed}, {r.seconds:.1f} s.")
+    if r.curve is None:
+        return
+    if r.name in ("omit3", "only78"):
+        fig = sweep_figure(r)
+    elif r.name == "temperature":
+        fig = lines_figure(
+            r.curve, "T", "errors", "student", "Test errors vs T", "T (log scale)", "test errors", True
+        )
+    elif r.name == "matching":
+        fig = lines_figure(
+            r.curve,
+            "T",
+            "cosine",
+            "student",
+            "Soft-loss gradient vs logit matching",
+            "T (log scale)",
+            "cosine",
+            True,
+        )
+    else:
+        fig = lines_figure(
+            r.curve, "images", "errors", "student", "Few labels", "labelled images", "test errors", True
+        )
+    right.plotly_chart(fig, width="stretch")
+
+
+@st.fragment(run_every=1.0 if busy else None)
+def live():
+    run = st.session_state.get("exp_run")
+    job = queue.get(run["job"]) if run else None
+    if run is None:
+        st.info("Choose experiments and press **Run experiments**. Results appear one by one.")
+        return
+    if job is not None:
+        job.touch()
+        place = queue.position(job)
+        if place:
+            st.progress(0.0, text=f"Waiting for the trainer: {place - 1} run(s) ahead of yours")
+        elif not job.finished:
+            name = run["current"]
+            what = "teacher" if name == "teacher" else EXPERIMENTS.get(name, (name,))[0]
+            st.progress(job.latest.fraction if job.latest else 0.0, text=f"{what}: {progress_line(job)}")
+        if job.status == "failed":
+            st.error(f"The experiments failed: {job.error}")
+        elif job.status == "stopped":
+            st.warning("Stopped: results so far are below.")
+    for r in list(run["results"]):
+        show(r)
+    if job is not None and job.finished and job.status == "done" and run["results"]:
+        total = sum(r.seconds for r in run["results"])
+        st.success(f"Done: {len(run['results'])} experiment(s), {total:.0f} s ({run['preset']} preset).")
+    if job is not None and job.finished and not run.get("redrawn"):
+        run["redrawn"] = True
+        st.rerun()  # redraw the buttons and stop polling
+
+
+live()

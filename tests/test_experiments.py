@@ -1,0 +1,120 @@
+"""The paper's experiments in a tiny configuration, their pure helpers, and the Experiments page."""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from kdviz import experiments as E
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "pages/4_Experiments.py")
+
+
+@pytest.fixture
+def tiny_run(tiny_data, tmp_path):
+    names = []
+    results = list(E.run_all(tiny_data, E.TINY, tmp_path / "cache", on_start=names.append))
+    return tiny_data, results, names
+
+
+def test_run_all_gives_every_experiment_with_documented_fields(tiny_run):
+    data, results, names = tiny_run
+    assert names == ["teacher", *E.EXPERIMENTS]
+    assert [r.name for r in results] == list(E.EXPERIMENTS)
+    for r in results:
+        assert r.rows and all(set(row) == {"what", "this run", "paper"} for row in r.rows)
+        assert isinstance(r.settings, dict) and r.settings and r.seed == E.TINY.seed and r.seconds > 0
+        assert list(r.table().columns) == ["what", "this run", "paper"]
+        json.dumps(r.to_dict())  # JSON-ready for the CLI
+    by = {r.name: r for r in results}
+    assert [row["paper"] for row in by["main"].rows] == [67, 146, 74]
+    assert all(0 <= row["this run"] <= len(data.test_y) for row in by["main"].rows)
+    assert {"shift", "errors", "class_errors"} <= set(by["omit3"].curve.columns)
+    assert by["omit3"].rows[1]["this run"] <= by["omit3"].rows[0]["this run"]
+    assert by["omit3"].rows[3]["this run"] <= by["omit3"].rows[0]["this run"]  # the best shift helps
+    assert (by["only78"].curve["shift"] <= 0).all()
+    assert len(by["few_labels"].curve) == 2 * len(E.TINY.few_sizes)
+    t = by["temperature"].curve
+    assert sorted(t["T"].unique()) == sorted(E.TINY.sweep_Ts) and t["student"].nunique() == 2
+    m = by["matching"].curve
+    assert (m[m["T"] == 100.0]["cosine"] > 0.99).all()
+
+
+def test_experiment_stops_when_asked(tiny_data, tmp_path):
+    teacher = E.ensure_teacher(E.TINY.teacher, tiny_data, tmp_path)
+    with pytest.raises(E.Stopped):
+        E.main_table(tiny_data, teacher, E.TINY, should_stop=lambda: True)
+    assert list(E.run_all(tiny_data, E.TINY, tmp_path, should_stop=lambda: True)) == []
+    with pytest.raises(ValueError, match="unknown"):
+        list(E.run_all(tiny_data, E.TINY, tmp_path, only=["nope"]))
+
+
+def test_bias_sweep_finds_a_known_shift():
+    g = torch.Generator().manual_seed(0)
+    true = torch.randn(5000, 10, generator=g, dtype=torch.float64) * 2
+    labels = true.argmax(-1)
+    seen = true.clone()
+    seen[:, 3] -= 2.0  # class 3 under-predicted by exactly 2
+    sweep = E.bias_sweep(seen, labels, 3, np.arange(0.0, 5.01, 0.25))
+    assert E.best_shift(sweep) == 2.0
+    assert sweep.loc[sweep["shift"] == 2.0, "errors"].item() == 0
+    assert sweep.loc[0, "class_errors"] > 0 and sweep.loc[0, "class_total"] == int((labels == 3).sum())
+    # several classes at once, negative shifts (the 7s-and-8s experiment)
+    seen = true.clone()
+    seen[:, [7, 8]] += 1.5
+    assert E.best_shift(E.bias_sweep(seen, labels, (7, 8), np.arange(0.0, -4.01, -0.5))) == -1.5
+
+
+def test_best_shift_prefers_the_smallest_shift_on_ties():
+    df = pd.DataFrame({"shift": [-1.0, 0.0, 1.0, 2.0], "errors": [5, 3, 3, 4]})
+    assert E.best_shift(df) == 0.0
+
+
+def test_matching_logits_cosine_climbs_to_one():
+    g = torch.Generator().manual_seed(1)
+    z, v = torch.randn(500, 10, generator=g), torch.randn(500, 10, generator=g) * 3
+    df = E.matching_logits_cosine(z - z.mean(1, keepdim=True), v - v.mean(1, keepdim=True), [1, 3, 10, 100])
+    assert list(df["T"]) == [1, 3, 10, 100]
+    assert df["cosine"].is_monotonic_increasing and df["cosine"].iloc[0] < 0.95
+    assert df["cosine"].iloc[-1] > 0.99 and abs(df["scale"].iloc[-1] - 1) < 0.05
+
+
+@pytest.fixture
+def page_env(tiny_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
+    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("KDVIZ_EXPERIMENTS_PRESET", "tiny")
+
+
+def test_page_runs_the_tiny_preset_and_shows_results(page_env):
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception
+    assert at.radio[0].value == "tiny"
+    at.multiselect[0].set_value(["main", "omit3"]).run()
+    next(b for b in at.button if b.label == "Run experiments").click().run()
+    end = time.monotonic() + 60
+    while time.monotonic() < end:
+        at.run()
+        assert not at.exception, at.exception
+        if at.success:
+            break
+        time.sleep(0.3)
+    assert at.success, "timed out"
+    tables = [t.value for t in at.dataframe]
+    assert len(tables) == 2 and list(tables[0].columns) == ["what", "this run", "paper"]
+    assert tables[0]["paper"].tolist() == ["67", "146", "74"]
+    assert any("Seed 0" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) == 1  # the bias sweep
+
+
+def test_page_without_data_explains(tmp_path, monkeypatch):
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tmp_path / "empty"))
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    assert not at.exception
+    assert any("KDVIZ_DATA_DIR" in e.value for e in at.error)
