@@ -76,9 +76,13 @@ def write_url(values: dict) -> None:
 
 
 def parse_t(raw: str) -> float:
+    """A T from a link: a finite number in the control's range (else ValueError -> default)."""
     from kdviz.temperature import check_temperature
 
-    return nearest_t(check_temperature(float(raw)))
+    t = check_temperature(float(raw))
+    if not T_OPTIONS[0] <= t <= T_OPTIONS[-1]:
+        raise ValueError(f"T = {t:g} is outside {T_OPTIONS[0]:g}-{T_OPTIONS[-1]:g}")
+    return nearest_t(t)
 
 
 def data_dir() -> str | None:

@@ -113,11 +113,15 @@ def test_temperature_page_responds_to_t(server, browser):
     page.screenshot(path=str(ARTIFACTS / "temperature.png"), full_page=True)
 
     # Edit the table as a teacher would: dog's probability 0.6 -> 3 (normalised: 3 / 3.4).
-    for _attempt in range(3):  # the canvas grid sometimes drops the first keystrokes while it re-renders
+    selected = "[...document.querySelectorAll('td[aria-selected=\"true\"]')].map(td => td.textContent)"
+    for _attempt in range(5):  # the canvas grid drops clicks while it re-renders: check what is selected
         grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
-        # the value cell of the last row ("car", above the empty add-row), then up to "dog"
+        # the value cell of the last row ("car", above the empty add-row)...
         page.mouse.click(grid["x"] + grid["width"] * 0.8, grid["y"] + grid["height"] - 35 - 17)
-        for _ in range(3):
+        page.wait_for_timeout(300)
+        if page.evaluate(selected) != ["0.02"]:
+            continue
+        for _ in range(3):  # ... then up to "dog"
             page.keyboard.press("ArrowUp")
         page.keyboard.press("Enter")  # open the cell editor
         page.wait_for_timeout(300)
@@ -137,20 +141,23 @@ def test_temperature_page_responds_to_t(server, browser):
     page.close()
 
 
+LAB_EPOCHS = (  # epochs on the Lab's first chart; 0 while it is not drawn
+    "(p => p && p.data && p.data[0] ? p.data[0].y.length : 0)"
+    "(document.querySelectorAll('.js-plotly-plot')[0])"
+)
+
+
 def test_lab_train_watch_stop_retrain(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
     page.goto(server + "/Distillation_Lab?student=800,800&epochs=100&n=3000")
     page.get_by_role("button", name="Train teacher").click()
     page.get_by_role("button", name="Train students").wait_for(timeout=60000)
     page.get_by_role("button", name="Train students").click()
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60000)
-    page.wait_for_function(
-        "document.querySelectorAll('.js-plotly-plot')[0].data[0].y.length >= 2", timeout=60000
-    )
+    page.wait_for_function(f"{LAB_EPOCHS} >= 2", timeout=60000)
     page.screenshot(path=str(ARTIFACTS / "lab-running.png"), full_page=True)
     page.get_by_role("button", name="Stop").click()
     page.get_by_text("The distilled student made").wait_for(timeout=30000)  # the result of the stopped run
-    epochs_done = page.evaluate("document.querySelectorAll('.js-plotly-plot')[0].data[0].y.length")
+    epochs_done = page.evaluate(LAB_EPOCHS)
     assert 2 <= epochs_done < 100
     assert page.get_by_role("button", name="Train students").is_enabled()
     page.wait_for_timeout(1500)
@@ -159,9 +166,7 @@ def test_lab_train_watch_stop_retrain(server, browser):
 
     # Retrain: a second run starts from epoch 0, is stopped too, and the history holds both.
     page.get_by_role("button", name="Train students").click()
-    page.wait_for_function(
-        "(p => p && p.data[0].y.length == 1)(document.querySelectorAll('.js-plotly-plot')[0])", timeout=60000
-    )
+    page.wait_for_function(f"{LAB_EPOCHS} == 1", timeout=60000)
     page.get_by_role("button", name="Stop").click()
     page.get_by_role("button", name="Train students").and_(page.locator(":enabled")).wait_for(timeout=30000)
     with page.expect_download() as download:

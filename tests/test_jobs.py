@@ -86,3 +86,14 @@ def test_unwatched_job_stops_itself():
 
     job = q.submit("x", "x", loop)
     assert wait_for(job, 3) and job.status == "stopped"
+
+
+def test_out_of_memory_is_reported_not_hung():
+    q = JobQueue()
+
+    def oom(job):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    job = q.submit("big", "big", oom)
+    assert wait_for(job) and job.status == "failed"
+    assert "Out of memory" in job.error and "smaller" in job.error

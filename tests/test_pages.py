@@ -79,3 +79,10 @@ def test_invalid_entries_show_a_message(values, message):
 def test_duplicate_class_names_show_a_message():
     at = page("pages/1_Temperature.py", classes="a,a", values="1,2", mode="logits")
     assert not at.exception and any("unique" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("T", ["1e9", "1e-9", "nan", "inf", "0"])
+def test_extreme_t_in_a_link_is_refused_with_a_notice(T):
+    at = page("pages/1_Temperature.py", T=T)
+    assert not at.exception and at.select_slider[0].value == 5.0
+    assert any("link" in w.value for w in at.warning)
