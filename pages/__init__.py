@@ -121,10 +121,14 @@ def job_queue():
     on_cpu = pick_device().type == "cpu"
     running = int(os.environ.get("KDVIZ_MAX_RUNS", "0")) or (1 if on_cpu else 3)
     if on_cpu:
-        # Leave a core to the sessions' reruns: training runs in one thread at low priority.
+        # Training threads run at low priority. With many students (classroom mode) training
+        # also leaves a core to the page reruns: on 2 cores that halves training speed.
         import torch
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+        cores = os.cpu_count() or 2
+        classroom = os.environ.get("KDVIZ_CLASSROOM", "") not in ("", "0")
+        default = max(1, cores - 1) if classroom else cores
+        torch.set_num_threads(int(os.environ.get("KDVIZ_TRAIN_THREADS", "0")) or default)
     return JobQueue(max_running=running, nice=10 if on_cpu else 0)
 
 
