@@ -92,7 +92,13 @@ chosen = st.selectbox("Teacher", list(choices), format_func=choices.get)
 teacher_path = Path(chosen)
 job_key = f"teacher:{teacher_path.name}:{device}"
 
-if not teacher_path.exists():
+# A teacher trained into an unwritable cache lives only in memory, in its finished job.
+teacher_job = queue.get(st.session_state.get("teacher_job"))
+unsaved = None
+if not teacher_path.exists() and teacher_job and teacher_job.status == "done" and teacher_job.result:
+    unsaved = teacher_job.result
+
+if not teacher_path.exists() and unsaved is None:
     st.info(
         "No trained teacher yet. Training the default one takes about 40 s on a 2-core CPU, once: "
         "it is cached for every later session."
@@ -101,10 +107,11 @@ if not teacher_path.exists():
     def train_teacher(job):
         return ensure_teacher(spec, data, cache_dir(), on_progress=job.report, should_stop=job.should_stop)
 
-    if st.button("Train teacher", type="primary"):
+    if st.button("Train teacher", type="primary", disabled=bool(teacher_job and not teacher_job.finished)):
         st.session_state["teacher_job"] = queue.submit(job_key, "teacher", train_teacher).id
+        st.rerun()
 
-    @st.fragment(run_every=1.0)
+    @st.fragment(run_every=1.0 if teacher_job and not teacher_job.finished else None)
     def teacher_progress():
         job = queue.get(st.session_state.get("teacher_job"))
         if job is None:
@@ -112,10 +119,10 @@ if not teacher_path.exists():
         job.touch()
         if job.status == "failed":
             st.error(f"Teacher training failed: {job.error}")
+        elif job.status == "stopped":
+            st.warning("Teacher training was stopped before it finished; press Train teacher to start again.")
         elif job.finished:
-            if job.result is not None and job.result.note:
-                st.warning(job.result.note)
-            st.rerun()
+            st.rerun()  # the teacher is ready: draw the rest of the page
         else:
             place = queue.position(job)
             st.progress(
@@ -132,15 +139,19 @@ if not teacher_path.exists():
     teacher_progress()
     st.stop()
 
-mtime = teacher_path.stat().st_mtime
-try:
-    teacher = load_teacher_cached(str(teacher_path), mtime, device)
-except ValueError as e:
-    st.error(f"The cached teacher cannot be used: {e}")
-    if st.button("Retrain it"):  # keep the bad file for inspection, out of the way
-        teacher_path.replace(teacher_path.with_suffix(".rejected"))
-        st.rerun()
-    st.stop()
+if unsaved is not None:
+    teacher, mtime = unsaved, None
+    st.warning(unsaved.note)
+else:
+    mtime = teacher_path.stat().st_mtime
+    try:
+        teacher = load_teacher_cached(str(teacher_path), mtime, device)
+    except ValueError as e:
+        st.error(f"The cached teacher cannot be used: {e}")
+        if st.button("Retrain it"):  # keep the bad file for inspection, out of the way
+            teacher_path.replace(teacher_path.with_suffix(".rejected"))
+            st.rerun()
+        st.stop()
 st.caption(
     f"{teacher.spec.label}: **{teacher.test_errors} test errors** of {teacher.test_total} "
     f"({100 * (1 - teacher.test_errors / teacher.test_total):.2f}% accuracy), "
@@ -200,7 +211,9 @@ cfg = DistillConfig(
 job = queue.get(st.session_state.get("lab_job"))
 b1, b2, _ = st.columns([1, 1, 4])
 if b1.button("Train students", type="primary", disabled=bool(job and not job.finished)):
-    logits = teacher_logits(str(teacher_path), mtime, device, "train")
+    logits = (
+        teacher.logits(data.train_x) if unsaved else teacher_logits(str(teacher_path), mtime, device, "train")
+    )
 
     def run(job, cfg=cfg, teacher_errors=teacher.test_errors):
         _, events = compare_students(data, logits, cfg, should_stop=job.should_stop)

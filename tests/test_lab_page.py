@@ -89,3 +89,19 @@ def test_classroom_mode_caps_heavy_options(lab_env, tiny_data, monkeypatch):
     assert any("link" in w.value for w in at.warning)  # the link asked for more than the class allows
     student = next(s for s in at.selectbox if s.label == "Student hidden layers")
     assert student.options and not any("800" in o for o in student.options) and at.number_input[0].max == 20
+
+
+def test_unwritable_cache_still_trains_and_warns(tiny_dir, tmp_path, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
+    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(blocker / "cache"))
+    at = AppTest.from_file(LAB, default_timeout=60)
+    at.query_params.update({"student": "64", "epochs": "2", "n": "300"})
+    at.run()
+    button(at, "Train teacher").click().run()
+    wait_until(at, lambda at: any(b.label == "Train students" for b in at.button))
+    assert any("cannot write" in w.value for w in at.warning)
+    button(at, "Train students").click().run()
+    wait_until(at, lambda at: len(at.dataframe) > 0)
+    assert at.dataframe[0].value.iloc[-1]["status"] == "done"
