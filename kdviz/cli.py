@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    app = sub.add_parser("app", help="start the Streamlit app (extra arguments go to streamlit run)")
-    app.add_argument("streamlit_args", nargs=argparse.REMAINDER)
+    sub.add_parser(
+        "app", help="start the Streamlit app (extra arguments such as --server.port go to streamlit)"
+    )
     dl = sub.add_parser("download", help="download MNIST into the cache once")
     dl.add_argument("--data-dir", help="where to put it (default: the cache directory)")
 
@@ -243,7 +244,11 @@ def cmd_app(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "app":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.streamlit_args = extra
     from kdviz.data import DataError
 
     try:

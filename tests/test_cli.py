@@ -112,3 +112,21 @@ def test_reproduce_json_on_tiny_data(tiny_dir, tmp_path):
 def test_reproduce_rejects_unknown_experiment(tmp_path, capsys):
     assert main(["reproduce", "--only", "main,nope", "--data-dir", str(tmp_path)]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_app_passes_streamlit_options_through(monkeypatch):
+    import subprocess as sp
+
+    calls = []
+    monkeypatch.setattr(sp, "call", lambda cmd, cwd=None: calls.append((cmd, cwd)) or 0)
+    assert main(["app", "--server.port", "8999", "--server.headless", "true"]) == 0
+    cmd, cwd = calls[0]
+    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("app.py")
+    assert cmd[5:] == ["--server.port", "8999", "--server.headless", "true"]
+    assert (cwd / ".streamlit" / "config.toml").exists()  # run from the app folder: its config applies
+
+
+def test_unknown_option_is_an_error_outside_app(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["distill", "--bogus"])
+    assert e.value.code == 2 and "--bogus" in capsys.readouterr().err
