@@ -9,10 +9,10 @@ import streamlit as st
 import torch
 
 from kdviz import dark, plots, temperature
-from kdviz.device import available
 from pages import (
     cache_dir,
     data_or_stop,
+    device_control,
     load_teacher_cached,
     parse_t,
     setup_page,
@@ -44,7 +44,7 @@ st.write(
 )
 url_state("dark", {"T": (4.0, parse_t), "idx": (-1, int), "cls": ("all", parse_class)})
 url_notice("dark")
-device = st.sidebar.selectbox("Device", available(), help="CUDA GPU or Apple MPS when present, else the CPU")
+device = device_control()
 data = data_or_stop(device)
 
 choices = teacher_choices(cache_dir())

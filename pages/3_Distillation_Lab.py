@@ -8,7 +8,6 @@ import pandas as pd
 import streamlit as st
 
 from kdviz import plots
-from kdviz.device import available
 from kdviz.distill import STUDENTS, DistillConfig, compare_students
 from kdviz.jobs import drain
 from kdviz.losses import check_alpha
@@ -16,6 +15,7 @@ from kdviz.teacher import TeacherSpec, checkpoint_path, ensure_teacher
 from pages import (
     cache_dir,
     data_or_stop,
+    device_control,
     job_queue,
     load_teacher_cached,
     parse_t,
@@ -78,8 +78,7 @@ if CLASSROOM:
         "Classroom mode (KDVIZ_CLASSROOM=1): student size, images and epochs are capped so the "
         "server can train for the whole class."
     )
-devices = available()
-device = st.sidebar.selectbox("Device", devices, help="CUDA GPU or Apple MPS when present, else the CPU")
+device = device_control()
 data = data_or_stop(device)
 queue = job_queue()
 

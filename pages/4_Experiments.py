@@ -6,9 +6,8 @@ import time
 import plotly.graph_objects as go
 import streamlit as st
 
-from kdviz.device import available
 from kdviz.experiments import EXPERIMENTS, PRESETS, Result, run_all
-from pages import cache_dir, data_or_stop, job_queue, progress_line, setup_page
+from pages import cache_dir, data_or_stop, device_control, job_queue, progress_line, setup_page
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 
@@ -20,8 +19,7 @@ st.write(
     "minutes (shorter training, a weaker teacher: expect the same effects, not the same digits); *full* "
     "trains like the paper and is meant for a GPU."
 )
-devices = available()
-device = st.sidebar.selectbox("Device", devices, help="CUDA GPU or Apple MPS when present, else the CPU")
+device = device_control()
 data = data_or_stop(device)
 queue = job_queue()
 

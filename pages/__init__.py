@@ -97,6 +97,15 @@ def load_data(data_dir: str | None, device: str):
     return load_mnist(data_dir, device)
 
 
+def device_control() -> str:
+    """The sidebar's device menu: the best device first (CUDA, then MPS, then the CPU)."""
+    from kdviz.device import available
+
+    return st.sidebar.selectbox(
+        "Device", available(), help="CUDA GPU or Apple MPS when present, else the CPU"
+    )
+
+
 def data_or_stop(device: str = "cpu"):
     """The dataset, or a clear message saying what to do and st.stop()."""
     from kdviz.data import DataError
