@@ -126,39 +126,51 @@ LAB_EPOCHS = (  # epochs on the Lab's first chart; 0 while it is not drawn
 )
 
 
-def edit_first_value(page, text: str) -> bool:
-    """Type `text` into the first row's value cell of the table (a canvas grid: keyboard only)."""
-    selected = "[...document.querySelectorAll('td[aria-selected=\"true\"]')].map(td => td.textContent)"
+def edit_cell(page, cell: str, text: str) -> bool:
+    """Type `text` into a cell of the first table, e.g. cell "2-0" (column 2, row 0).
+
+    The grid is a canvas, so where a cell is drawn depends on fonts and layout. Click down the value
+    column until the grid's accessible mirror reports that cell selected, then open its editor (a real
+    textarea) and fill it.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+
+    selected = "[...document.querySelectorAll('td[aria-selected=true]')].map(td => td.id)"
+    editor = page.locator("textarea.gdg-input")
     for _attempt in range(3):
         wait_idle(page)
         grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
-        # the value cell of the last row ("car", above the empty add-row), then up to "dog"
-        page.mouse.click(grid["x"] + grid["width"] * 0.8, grid["y"] + grid["height"] - 35 - 17)
-        page.wait_for_timeout(300)
-        if page.evaluate(selected) != ["0.02"]:
+        x = grid["x"] + grid["width"] * 0.8
+        for dy in range(8, int(grid["height"]), 10):
+            page.mouse.click(x, grid["y"] + dy)
+            page.wait_for_timeout(200)
+            if page.evaluate(selected) == [f"glide-cell-{cell}"]:
+                break
+        else:
             continue
-        for _ in range(3):
-            page.keyboard.press("ArrowUp")
-        page.keyboard.press("Enter")  # open the cell editor
-        page.wait_for_timeout(300)
-        page.keyboard.press("Control+A")
-        page.keyboard.type(text)
-        page.keyboard.press("Enter")
         try:
-            page.wait_for_function(f"location.search.includes('values={text}')", timeout=5000)
+            page.keyboard.press("Enter")  # open the cell editor
+            try:
+                editor.wait_for(timeout=2000)
+            except PlaywrightError:
+                page.mouse.dblclick(x, grid["y"] + dy)
+            # the overlay editor sometimes closes as soon as it opens (headless focus): start over
+            editor.fill(text, timeout=3000)
+            editor.press("Enter", timeout=3000)
+            page.wait_for_function(f"location.search.includes('values={text}')", timeout=8000)
             return True
-        except Exception:
+        except PlaywrightError:
             page.keyboard.press("Escape")
     return False
 
 
 def test_temperature_table_edit(server, browser):
     # dog's probability 0.6 -> 3: normalised 3 / 3.4 at T = 1, and the edit is in the link
-    for _fresh_page in range(3):  # the canvas grid occasionally ignores a whole page's keystrokes
+    for _fresh_page in range(3):  # a page whose grid never takes the edit: try a fresh one
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server + "/Temperature")
         page.wait_for_selector(".js-plotly-plot", timeout=30000)
-        if edit_first_value(page, "3"):
+        if edit_cell(page, "2-0", "3"):
             break
         page.close()
     else:
