@@ -130,6 +130,11 @@ def formula_terms(logits, T) -> pd.DataFrame:
     return pd.DataFrame({"z": z.tolist(), "z/T": zt.tolist(), "exp": e.tolist(), "q": (e / e.sum()).tolist()})
 
 
+def _softmax_many(z: torch.Tensor, ts: list[float]) -> torch.Tensor:
+    """q(T) for every T at once: (len(ts), C). One batched softmax; the page reruns on every T move."""
+    return torch.softmax(z.unsqueeze(0) / torch.tensor(ts, dtype=z.dtype).unsqueeze(1), dim=-1)
+
+
 def softened_table(
     logits, classes: Sequence[str], temperatures: Sequence[float] = DOC_TEMPERATURES
 ) -> pd.DataFrame:
@@ -137,18 +142,22 @@ def softened_table(
     z = as_logits(logits)
     if z.ndim != 1 or len(classes) != z.shape[0]:
         raise ValueError("need one logit per class")
-    rows = []
-    for T in temperatures:
-        q = softmax_t(z, T).tolist()
-        rows += [(c, float(T), p) for c, p in zip(classes, q)]
-    return pd.DataFrame(rows, columns=["class", "T", "probability"])
+    ts = [check_temperature(t) for t in temperatures]
+    q = _softmax_many(z, ts)
+    return pd.DataFrame(
+        {
+            "class": list(classes) * len(ts),
+            "T": [t for t in ts for _ in classes],
+            "probability": q.reshape(-1).tolist(),
+        }
+    )
 
 
 def entropy_curve(logits, temperatures: Sequence[float]) -> pd.DataFrame:
     """Entropy (bits) and normalised entropy of q(T) for each T, one row per T."""
     z = as_logits(logits)
     ts = [check_temperature(t) for t in temperatures]
-    q = torch.stack([softmax_t(z, t) for t in ts])  # (len(ts), C)
+    q = _softmax_many(z, ts)
     return pd.DataFrame(
         {"T": ts, "entropy_bits": entropy(q).tolist(), "normalized": normalized_entropy(q).tolist()}
     )
