@@ -26,12 +26,9 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import websockets
@@ -40,6 +37,10 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from kdviz.serve import running_app  # noqa: E402
+
 CHART_Y = "JSON.stringify(document.querySelectorAll('.js-plotly-plot')[0].data[1].y)"
 # Wait inside the page for the chart's data to change, on DOM mutations: pages polling every
 # animation frame would load the CPU being measured.
@@ -49,29 +50,6 @@ WAIT_FOR_CHANGE = f"""before => new Promise(resolve => {{
     obs.observe(document.body, {{subtree: true, childList: true, attributes: true}});
     done();
 }})"""
-
-
-def start_server(env) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py"]
-        + ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(240):
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            return proc, url
-        except OSError:
-            time.sleep(0.25)
-    proc.kill()
-    raise SystemExit("server did not start")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -188,8 +166,7 @@ def summary(label: str, times: list[float], errors: list[str]) -> str:
 
 async def run(sessions: list[int], clients: list[str], trainings: int, moves: int, chromium: str):
     env = {k: v for k, v in os.environ.items() if k != "KDVIZ_CLASSROOM"}
-    proc, url = start_server(env)
-    try:
+    with running_app(env) as (url, server):
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
             load, reruns = await record_messages(browser, url)
@@ -198,7 +175,7 @@ async def run(sessions: list[int], clients: list[str], trainings: int, moves: in
             for kind in clients:
                 for n in sessions:
                     times, errors, seen, seen_errors = [], [], [], []
-                    t0, cpu0, busy0 = time.perf_counter(), cpu_seconds(proc.pid), machine_busy_seconds()
+                    t0, cpu0, busy0 = time.perf_counter(), cpu_seconds(server), machine_busy_seconds()
                     if kind == "browser":
                         tasks = [browser_student(browser, url, moves, times, errors) for _ in range(n)]
                     else:
@@ -206,14 +183,14 @@ async def run(sessions: list[int], clients: list[str], trainings: int, moves: in
                         tasks.append(browser_student(browser, url, moves, seen, seen_errors))
                     await asyncio.gather(*tasks)
                     wall = time.perf_counter() - t0
-                    cpu, busy = cpu_seconds(proc.pid) - cpu0, machine_busy_seconds() - busy0
+                    cpu, busy = cpu_seconds(server) - cpu0, machine_busy_seconds() - busy0
                     capacity = wall * os.cpu_count()
                     print(summary(f"{kind:8s} N = {n:2d}", times, errors))
                     if kind == "protocol":
                         print(summary("    one real browser beside them", seen, seen_errors))
                     print(
                         f"    {wall:.0f} s wall; CPU busy {busy:.0f} of {capacity:.0f} core-s, "
-                        f"server {cpu:.0f} (training included); server peak {peak_rss_mb(proc.pid):.0f} MB"
+                        f"server {cpu:.0f} (training included); server peak {peak_rss_mb(server):.0f} MB"
                     )
                     for e in (errors + seen_errors)[:3]:
                         print("      ", e)
@@ -224,9 +201,6 @@ async def run(sessions: list[int], clients: list[str], trainings: int, moves: in
                 if running:
                     await stop.click()
             await browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 if __name__ == "__main__":

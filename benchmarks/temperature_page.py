@@ -10,18 +10,17 @@ Run: python benchmarks/temperature_page.py
 
 import os
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from kdviz.serve import running_app  # noqa: E402
 
 
 def server_side(n: int = 30) -> list[float]:
@@ -45,35 +44,7 @@ def browser(n: int = 15) -> list[float] | None:
         return None
     if not chromium:
         return None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--server.headless",
-            "true",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.25)
+    with running_app() as (url, _pid):
         times = []
         with sync_playwright() as p:
             b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
@@ -91,9 +62,6 @@ def browser(n: int = 15) -> list[float] | None:
                 times.append(time.perf_counter() - start)
             b.close()
         return times
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def report(name: str, times: list[float] | None, target_ms: float) -> None:

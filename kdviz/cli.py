@@ -8,7 +8,6 @@ import math
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 EXAMPLES = """examples:
   kdviz app                                   start the web app
@@ -235,12 +234,10 @@ def cmd_reproduce(args) -> dict:
 
 
 def cmd_app(args) -> int:
-    app = Path(__file__).resolve().parent.parent / "app.py"
-    if not app.exists():
-        raise ValueError(f"app.py not found next to the kdviz package ({app}); run from a clone")
+    from kdviz.serve import APP, app_command
+
     # run from the app's folder so Streamlit reads its .streamlit/config.toml
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), *args.streamlit_args]
-    return subprocess.call(cmd, cwd=app.parent)
+    return subprocess.call(app_command(*args.streamlit_args), cwd=APP.parent)
 
 
 def main(argv=None) -> int:

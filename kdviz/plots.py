@@ -133,7 +133,7 @@ def training_curves(
     return _figure(
         lines,
         title,
-        xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 20 else None),
+        xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 10 else None),  # whole epochs, uncrowded
         yaxis=dict(title=y),
         **_hlines(reference or {}),
     )

@@ -82,6 +82,9 @@ def lines_figure(df, x, y, by, title, xtitle, ytitle, log_x=False) -> go.Figure:
             x=part[x], y=part[y], mode="lines+markers", name=str(name), line=dict(color=COLORS[i % 4])
         )
     fig.update_xaxes(title=xtitle, type="log" if log_x else "linear")
+    if log_x:  # label the values that were run; plotly's minor log ticks crowd a narrow chart
+        values = sorted(df[x].unique())
+        fig.update_xaxes(tickvals=values, ticktext=[f"{v:g}" for v in values])
     fig.update_yaxes(title=ytitle)
     fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=50, b=10))
     return fig

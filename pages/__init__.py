@@ -15,8 +15,26 @@ from kdviz.temperature import log_grid
 T_OPTIONS = log_grid(0.1, 100.0)
 
 
+# The sidebar menu, in teaching order. Streamlit's own page list (hidden in .streamlit/config.toml)
+# would call the home page "app" after app.py; st.navigation could rename it, but Streamlit only
+# honours it once a session has opened the home page, not for a first visit to a shared link.
+MENU = (
+    ("app.py", "Home", ":material/home:"),
+    ("pages/1_Temperature.py", "Temperature", ":material/thermostat:"),
+    ("pages/2_Dark_Knowledge.py", "Dark knowledge", ":material/visibility:"),
+    ("pages/3_Distillation_Lab.py", "Distillation Lab", ":material/science:"),
+    ("pages/4_Experiments.py", "Experiments", ":material/analytics:"),
+)
+
+
 def setup_page(title: str) -> None:
     st.set_page_config(page_title=f"{title} · kdviz", page_icon="🌡️", layout="wide")
+    try:
+        for path, label, icon in MENU:
+            st.sidebar.page_link(path, label=label, icon=icon)
+    except st.errors.StreamlitAPIException:
+        return  # AppTest runs a page file as its own main script: there is no app to link to
+    st.sidebar.divider()
 
 
 def nearest_t(value: float) -> float:

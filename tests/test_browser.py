@@ -3,11 +3,6 @@
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,15 +19,9 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
+    from kdviz.serve import running_app
     from tests.conftest import write_synthetic_mnist
 
     data = write_synthetic_mnist(tmp_path_factory.mktemp("mnist"), n_train=3000, n_test=500)
@@ -42,40 +31,8 @@ def server(tmp_path_factory):
         "KDVIZ_DATA_DIR": str(data),
         "KDVIZ_EXPERIMENTS_PRESET": "tiny",  # the Experiments page offers a seconds-long preset
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(ROOT / "app.py"),
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.25)
-    else:
-        proc.kill()
-        pytest.fail("streamlit did not start")
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with running_app(env) as (url, _pid):
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,15 @@ def test_home_via_app_entry():
     assert not at.exception
     text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     assert "Temperature" in text and "torch" in text
+    # our sidebar menu, in teaching order, names the home page "Home" (Streamlit's own says "app")
+    links = [(e.proto.label, e.proto.page) for e in at.get("page_link")]
+    assert links == [
+        ("Home", ""),
+        ("Temperature", "Temperature"),
+        ("Dark knowledge", "Dark_Knowledge"),
+        ("Distillation Lab", "Distillation_Lab"),
+        ("Experiments", "Experiments"),
+    ]
 
 
 def test_temperature_page_defaults_to_the_docs_example():
