@@ -137,3 +137,39 @@ def training_curves(
         yaxis=dict(title=y),
         **_hlines(reference or {}),
     )
+
+
+def bias_sweep(curve: pd.DataFrame, n_test: int) -> go.Figure:
+    """Test errors, overall and on the shifted classes, against the bias added to their logits."""
+    lines = [
+        go.Scatter(x=curve["shift"].tolist(), y=curve[col].tolist(), mode="lines+markers", name=name)
+        for col, name in (("errors", "all test errors"), ("class_errors", "errors on those classes"))
+    ]
+    return _figure(
+        lines,
+        "Test errors vs bias shift",
+        xaxis=dict(title="bias shift added to the class logit(s)"),
+        yaxis=dict(title=f"test errors (of {n_test:,})"),
+    )
+
+
+def grouped_lines(
+    df: pd.DataFrame, x: str, y: str, by: str, title: str, xtitle: str, ytitle: str, log_x=False
+):
+    """One line per value of `by`; on a log x axis only the values that were run are labelled
+    (plotly's minor log ticks crowd a narrow chart)."""
+    lines = [
+        go.Scatter(
+            x=part[x].tolist(),
+            y=part[y].tolist(),
+            mode="lines+markers",
+            name=str(name),
+            line=dict(color=COLORS[i % len(COLORS)]),
+        )
+        for i, (name, part) in enumerate(df.groupby(by, sort=False))
+    ]
+    xaxis = dict(title=xtitle, type="log" if log_x else "linear")
+    if log_x:
+        values = sorted(df[x].unique())
+        xaxis |= dict(tickvals=values, ticktext=[f"{v:g}" for v in values])
+    return _figure(lines, title, xaxis=xaxis, yaxis=dict(title=ytitle))

@@ -3,13 +3,11 @@
 import os
 import time
 
-import plotly.graph_objects as go
 import streamlit as st
 
+from kdviz import plots
 from kdviz.experiments import EXPERIMENTS, PRESETS, Result, run_all
 from pages import cache_dir, data_or_stop, device_control, job_queue, progress_line, setup_page
-
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728")
 
 setup_page("Experiments")
 st.title("The paper's experiments")
@@ -63,33 +61,6 @@ if b2.button("Stop", disabled=not busy):
     queue.cancel(job)
 
 
-def sweep_figure(r: Result) -> go.Figure:
-    fig = go.Figure()
-    fig.add_scatter(x=r.curve["shift"], y=r.curve["errors"], mode="lines+markers", name="all test errors")
-    fig.add_scatter(
-        x=r.curve["shift"], y=r.curve["class_errors"], mode="lines+markers", name="errors on those classes"
-    )
-    fig.update_xaxes(title="bias shift added to the class logit(s)")
-    fig.update_yaxes(title=f"test errors (of {len(data.test_y):,})")
-    fig.update_layout(title="Test errors vs bias shift", height=360, margin=dict(l=10, r=10, t=50, b=10))
-    return fig
-
-
-def lines_figure(df, x, y, by, title, xtitle, ytitle, log_x=False) -> go.Figure:
-    fig = go.Figure()
-    for i, (name, part) in enumerate(df.groupby(by, sort=False)):
-        fig.add_scatter(
-            x=part[x], y=part[y], mode="lines+markers", name=str(name), line=dict(color=COLORS[i % 4])
-        )
-    fig.update_xaxes(title=xtitle, type="log" if log_x else "linear")
-    if log_x:  # label the values that were run; plotly's minor log ticks crowd a narrow chart
-        values = sorted(df[x].unique())
-        fig.update_xaxes(tickvals=values, ticktext=[f"{v:g}" for v in values])
-    fig.update_yaxes(title=ytitle)
-    fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=50, b=10))
-    return fig
-
-
 def fmt(v) -> str:
     if v is None or (isinstance(v, float) and v != v):
         return ""
@@ -108,13 +79,13 @@ def show(r: Result) -> None:
     if r.curve is None:
         return
     if r.name in ("omit3", "only78"):
-        fig = sweep_figure(r)
+        fig = plots.bias_sweep(r.curve, len(data.test_y))
     elif r.name == "temperature":
-        fig = lines_figure(
+        fig = plots.grouped_lines(
             r.curve, "T", "errors", "student", "Test errors vs T", "T (log scale)", "test errors", True
         )
     elif r.name == "matching":
-        fig = lines_figure(
+        fig = plots.grouped_lines(
             r.curve,
             "T",
             "cosine",
@@ -125,7 +96,7 @@ def show(r: Result) -> None:
             True,
         )
     else:
-        fig = lines_figure(
+        fig = plots.grouped_lines(
             r.curve, "images", "errors", "student", "Few labels", "labelled images", "test errors", True
         )
     right.plotly_chart(fig, width="stretch")

@@ -118,3 +118,18 @@ def test_page_without_data_explains(tmp_path, monkeypatch):
     at = AppTest.from_file(PAGE, default_timeout=30).run()
     assert not at.exception
     assert any("KDVIZ_DATA_DIR" in e.value for e in at.error)
+
+
+def test_result_figures_label_the_values_that_were_run():
+    from kdviz import plots
+
+    df = pd.DataFrame(
+        {"images": [300, 1000, 3000] * 2, "errors": [9, 5, 3, 7, 4, 2], "student": ["a"] * 3 + ["b"] * 3}
+    )
+    fig = plots.grouped_lines(df, "images", "errors", "student", "Few labels", "images", "errors", log_x=True)
+    assert [t.name for t in fig.data] == ["a", "b"] and list(fig.data[1].y) == [7, 4, 2]
+    assert fig.layout.xaxis.type == "log" and list(fig.layout.xaxis.ticktext) == ["300", "1000", "3000"]
+    curve = pd.DataFrame({"shift": [0.0, 1.0], "errors": [20, 10], "class_errors": [8, 1]})
+    sweep = plots.bias_sweep(curve, 10000)
+    assert [list(t.y) for t in sweep.data] == [[20, 10], [8, 1]]
+    assert sweep.layout.yaxis.title.text == "test errors (of 10,000)"
