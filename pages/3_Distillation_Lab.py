@@ -214,10 +214,14 @@ if b1.button("Train students", type="primary", disabled=bool(job and not job.fin
         teacher.logits(data.train_x) if unsaved else teacher_logits(str(teacher_path), mtime, device, "train")
     )
 
-    def run(job, cfg=cfg, teacher_errors=teacher.test_errors):
+    def run(job, cfg=cfg, teacher_errors=teacher.test_errors, images=min(n, len(data.train_y))):
         _, events = compare_students(data, logits, cfg, should_stop=job.should_stop)
         last = drain(events, job)
-        return None if last is None else {"cfg": cfg, "last": last, "teacher_errors": teacher_errors}
+        return (
+            None
+            if last is None
+            else {"cfg": cfg, "last": last, "teacher_errors": teacher_errors, "images": images}
+        )
 
     st.session_state["lab_job"] = queue.submit(f"lab:{time.time_ns()}", "students", run).id
     st.rerun()  # redraw the buttons: Train off, Stop on
@@ -233,7 +237,7 @@ def summary_row(job) -> dict:
         "student": "-".join(map(str, cfg.hidden)),
         "T": cfg.T,
         "alpha": cfg.alpha,
-        "images": cfg.train_size or 60000,
+        "images": job.result["images"],
         "omit": ",".join(map(str, cfg.omit)) or "-",
         "seed": cfg.seed,
         "epochs": f"{last.epoch}/{cfg.epochs}",

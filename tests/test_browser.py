@@ -167,6 +167,8 @@ def test_lab_train_watch_stop_retrain(server, browser):
         page.get_by_role("button", name="Download the history (CSV)").click()
     rows = Path(download.value.path()).read_text().strip().splitlines()
     assert len(rows) == 3 and rows[0].startswith("run,student")
+    header = rows[0].split(",")
+    assert {r.split(",")[header.index("images")] for r in rows[1:]} == {"3000"}  # the server's 3,000
     page.close()
 
 
