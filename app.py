@@ -19,7 +19,7 @@ st.write(
 st.markdown(
     "1. **Temperature**: slide T and watch a softmax flatten and the dark knowledge appear.\n"
     "2. **Dark knowledge**: what a real MNIST teacher thinks of the wrong classes.\n"
-    "3. **Distillation Lab**: train a teacher and two students live and compare them.\n"
+    "3. **Distillation Lab**: two students learn live from the paper's teacher (shipped) or labels.\n"
     "4. **Experiments**: reproduce the paper's MNIST results and sweep T, alpha and size."
 )
 st.latex(

@@ -16,7 +16,8 @@ EXAMPLES = """examples:
   kdviz distill --student 30,30 --T 4 --train-size 1000 --epochs 20
   kdviz distill --omit 3                      leave every 3 out of the transfer set
   kdviz train-teacher --epochs 10 --seed 1
-  kdviz reproduce --quick                     the paper's MNIST experiments, ~7 min on a 2-core CPU
+  kdviz reproduce --quick                     the paper's MNIST experiments, < 5 min on a 2-core CPU
+  kdviz train-teacher --preset paper          the shipped teacher's recipe (hours on a CPU; resumable)
   kdviz reproduce --only main,omit3 --json
 """
 
@@ -68,9 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     tt = sub.add_parser("train-teacher", help="train (and cache) a teacher")
     _common(tt)
-    tt.add_argument("--hidden", default="1200,1200", help="hidden sizes, e.g. 1200,1200")
-    tt.add_argument("--epochs", type=int, default=5)
-    tt.add_argument("--retrain", action="store_true", help="train even if cached")
+    tt.add_argument(
+        "--preset",
+        choices=["quick", "paper"],
+        default="quick",
+        help="quick: ~1 min on a CPU; paper: the paper's recipe, hours on a CPU (resumable)",
+    )
+    tt.add_argument("--hidden", default=None, help="hidden sizes, e.g. 1200,1200 (default: the preset's)")
+    tt.add_argument("--epochs", type=int, default=None, help="default: the preset's")
+    tt.add_argument("--retrain", action="store_true", help="train even if cached; discards a stopped run")
+    tt.add_argument(
+        "--export",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="FILE",
+        help="also write it as the shipped teacher (fp16 safetensors + card; default kdviz/weights/)",
+    )
 
     ds = sub.add_parser("distill", help="train a labels-only and a distilled student side by side")
     _common(ds)
@@ -92,10 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         dest="preset",
         action="store_const",
         const="quick",
-        help="reduced settings: under 10 minutes on a 2-core CPU (default)",
+        help="short student training: under 5 minutes on a 2-core CPU (default)",
     )
     speed.add_argument(
-        "--full", dest="preset", action="store_const", const="full", help="paper-like settings, for a GPU"
+        "--full",
+        dest="preset",
+        action="store_const",
+        const="full",
+        help="paper-like student training; main table over 3 seeds, with consistent teaching",
     )
     speed.add_argument("--preset", choices=["quick", "full", "tiny"], help=argparse.SUPPRESS)
     rp.add_argument(
@@ -133,13 +152,28 @@ def _setup(args):
 
 
 def cmd_train_teacher(args) -> dict:
-    from kdviz.models import parse_hidden
-    from kdviz.teacher import TeacherSpec, ensure_teacher
+    from dataclasses import replace
 
-    spec = TeacherSpec(hidden=parse_hidden(args.hidden), epochs=args.epochs, seed=args.seed)
+    from kdviz.models import parse_hidden
+    from kdviz.teacher import PRESETS, ensure_teacher
+
+    spec = replace(PRESETS[args.preset], seed=args.seed)
+    if args.hidden is not None:
+        spec = replace(spec, hidden=parse_hidden(args.hidden))
+    if args.epochs is not None:
+        spec = replace(spec, epochs=args.epochs)
     device, data = _setup(args)
     start = time.perf_counter()
     teacher = ensure_teacher(spec, data, args.cache_dir, on_progress=Bar("teacher"), retrain=args.retrain)
+    if teacher is None:
+        raise ValueError("training stopped; run the same command again to continue")
+    exported = {}
+    if args.export is not None:
+        from kdviz.shipped import WEIGHTS, export_shipped
+
+        target = args.export or WEIGHTS
+        card = export_shipped(teacher, data, target, device=str(device))
+        exported = {"exported": str(target), "exported_test_errors": card["test_errors"]}
     return {
         "teacher_errors": teacher.test_errors,
         "test_total": teacher.test_total,
@@ -148,13 +182,14 @@ def cmd_train_teacher(args) -> dict:
         "teacher": spec.label,
         "key": spec.key,
         "note": teacher.note,
+        **exported,
     }
 
 
 def cmd_distill(args) -> dict:
     from kdviz.distill import DistillConfig, compare_students
     from kdviz.models import parse_hidden
-    from kdviz.teacher import TeacherSpec, ensure_teacher
+    from kdviz.shipped import default_teacher
 
     cfg = DistillConfig(
         hidden=parse_hidden(args.student),
@@ -169,7 +204,9 @@ def cmd_distill(args) -> dict:
     )
     device, data = _setup(args)
     start = time.perf_counter()
-    teacher = ensure_teacher(TeacherSpec(), data, args.cache_dir, on_progress=Bar("teacher"))
+    teacher = default_teacher(data, args.cache_dir, on_progress=Bar("teacher"))
+    if teacher.note:
+        print(f"kdviz: {teacher.note}", file=sys.stderr)
     teacher_logits = teacher.logits(data.train_x)
     students, events = compare_students(data, teacher_logits, cfg)
     bar, last = Bar("students"), None
@@ -195,7 +232,7 @@ def cmd_distill(args) -> dict:
             "seed": cfg.seed,
             "batch_size": cfg.batch_size,
             "lr": cfg.lr,
-            "teacher": TeacherSpec().label,
+            "teacher": teacher.spec.label,
         },
     }
 
@@ -225,6 +262,10 @@ def cmd_reproduce(args) -> dict:
         if not args.json:
             print(f"\n{result.title} ({result.seconds:.0f} s, seed {result.seed})")
             print(result.table().to_string(index=False))
+            for check in result.checks:
+                print(f"  [{'yes' if check['holds'] else 'NO '}] {check['effect']}")
+            for note in result.notes:
+                print(f"  note: {note}")
     return {
         "preset": args.preset,
         "device": str(device),

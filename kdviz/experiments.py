@@ -29,9 +29,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kdviz import shifts
 from kdviz.data import MNIST
 from kdviz.losses import soft_loss
 from kdviz.models import StackedMLP, predict_logits
+from kdviz.shipped import default_teacher
 from kdviz.teacher import Teacher, TeacherSpec, ensure_teacher
 from kdviz.train import Progress, TrainConfig, train
 
@@ -47,41 +49,55 @@ class Stopped(Exception):
 class Settings:
     """Everything an experiment run depends on; QUICK, FULL and TINY are the presets."""
 
-    teacher: TeacherSpec = TeacherSpec()
+    teacher: TeacherSpec | None = None  # None: the shipped paper teacher (kdviz.shipped)
     student: tuple[int, ...] = (800, 800)  # the paper's student
     small: tuple[int, ...] = (30, 30)  # the paper's small student (T sweep)
+    big: tuple[int, ...] = (300, 300)  # the T sweep's big student (paper: "300 or more units")
     T: float = 20.0
     alpha: float = 0.9
-    epochs: int = 6  # main table, omitted 3s, only 7s and 8s
+    epochs: int = 4  # main table, omitted 3s, only 7s and 8s
+    batch_size: int | None = 128  # None = auto (kdviz.train.auto_batch)
+    lr: float = 1e-3
+    seeds: int = 1  # the main table is repeated over this many seeds: mean and spread
+    consistent: bool = False  # main table: add two students on 2-px jitter, consistent teaching
     train_size: int | None = None  # None = all 60,000
     few_sizes: tuple[int, ...] = (300, 1000, 3000)
     few_epochs: int = 20
     sweep_Ts: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 20.0, 40.0)
-    sweep_size: int | None = 10000
-    sweep_epochs: int = 5
+    sweep_size: int | None = None
+    sweep_epochs: int = 4
+    small_lr: float = 3e-3  # 30-unit students need more steps at high T: a larger rate helps
     matching_Ts: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 300.0)
     matching_size: int = 10000  # images the partly trained student of experiment 6 sees once
-    lr: float = 1e-3
     seed: int = 0
+    # (experiment, one line): why this preset's numbers differ from the paper's, shown with them
+    notes: tuple[tuple[str, str], ...] = ()
 
-    def config(self, epochs: int, train_size: int | None = None, omit=()) -> TrainConfig:
-        return TrainConfig(epochs, None, self.lr, self.seed, train_size=train_size, omit=tuple(omit))
+    def config(self, epochs: int, train_size: int | None = None, omit=(), jitter=0, lr=None) -> TrainConfig:
+        return TrainConfig(
+            epochs, self.batch_size, lr or self.lr, self.seed, jitter, train_size=train_size, omit=tuple(omit)
+        )
 
 
-QUICK = Settings()  # a 2-core CPU, all six in a few minutes (cached default teacher: ~146 errors)
-FULL = Settings(  # paper-like; meant for a GPU
-    teacher=TeacherSpec(dropout=0.5, input_dropout=0.2, jitter=2, epochs=60),
-    epochs=40,
+QUICK = Settings()  # a 2-core CPU, all six in under 5 minutes with the shipped teacher
+FULL = Settings(  # the paper's main table over 3 seeds, plus consistent teaching
+    epochs=30,
+    seeds=3,
+    consistent=True,
     few_epochs=100,
-    sweep_size=None,
     sweep_epochs=20,
+    big=(800, 800),
     matching_size=60000,
 )
 TINY = Settings(  # for tests on the synthetic 600-image set
     teacher=TeacherSpec(hidden=(32,), dropout=0.0, input_dropout=0.0, jitter=0, epochs=2, batch_size=64),
     student=(16,),
     small=(8,),
+    big=(16,),
     epochs=1,
+    batch_size=64,
+    seeds=2,
+    consistent=True,
     few_sizes=(100, 300),
     few_epochs=2,
     sweep_Ts=(1.0, 4.0, 20.0),
@@ -91,6 +107,80 @@ TINY = Settings(  # for tests on the synthetic 600-image set
     matching_size=300,
 )
 PRESETS = {"quick": QUICK, "full": FULL, "tiny": TINY}
+JITTER = 2  # pixels: the paper teacher's augmentation, and the consistent students'
+
+
+# What each setting means, in the order a reader wants them (Settings field -> label).
+SETTING_LABELS = {
+    "teacher": "teacher",
+    "student": "student (main table, no 3s, only 7s and 8s, few labels)",
+    "epochs": "student epochs (main table, no 3s, only 7s and 8s)",
+    "batch_size": "batch size",
+    "lr": "Adam learning rate (decays linearly to 0)",
+    "T": "temperature T",
+    "alpha": "alpha: weight of the teacher's soft targets",
+    "seeds": "seeds of the main table",
+    "consistent": "consistent teaching rows (beyond the paper)",
+    "train_size": "training images",
+    "few_sizes": "few labels: labelled images",
+    "few_epochs": "few labels: epochs",
+    "big": "T sweep: big student",
+    "small": "T sweep: small student",
+    "small_lr": "T sweep: small student's learning rate",
+    "sweep_Ts": "T sweep: temperatures",
+    "sweep_size": "T sweep: training images",
+    "sweep_epochs": "T sweep: epochs",
+    "matching_Ts": "matching logits: temperatures",
+    "matching_size": "matching logits: images the trained student saw",
+    "seed": "first seed",
+}
+
+
+def settings_table(settings: Settings) -> pd.DataFrame:
+    """The preset as a two-column table a person can read."""
+
+    def text(name, v):
+        if name == "teacher":
+            return "the paper teacher shipped with kdviz" if v is None else v.label
+        if v is None:
+            return "all" if name.endswith("size") else "auto"
+        if name in ("student", "big", "small"):
+            return _hid(v)
+        if isinstance(v, bool):
+            return "yes" if v else "no"
+        if isinstance(v, tuple):
+            return ", ".join(f"{x:g}" if isinstance(x, float) else f"{x:,}" for x in v)
+        return f"{v:g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
+
+    return pd.DataFrame(
+        [(label, text(name, getattr(settings, name))) for name, label in SETTING_LABELS.items()],
+        columns=["setting", "value"],
+    )
+
+
+# Seconds each experiment took on a 2-core laptop-class CPU (x86-64, AVX-512), shipped teacher:
+# measured with `kdviz reproduce`, used to say how long a run will take before it starts.
+CPU_SECONDS = {
+    "quick": {"main": 60, "omit3": 30, "only78": 10, "few_labels": 25, "temperature": 90, "matching": 15},
+    "full": {"main": 2400, "omit3": 240, "only78": 60, "few_labels": 120, "temperature": 600, "matching": 60},
+}
+
+
+def estimated_seconds(preset: str, names: Sequence[str], device: str) -> float | None:
+    """Roughly how long these experiments take on a CPU like ours; None where we have not measured."""
+    table = CPU_SECONDS.get(preset)
+    if str(device) != "cpu" or table is None:
+        return None
+    return 5 + sum(table.get(n, 0) for n in names)
+
+
+def describe_seconds(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
 
 
 @dataclass
@@ -103,9 +193,20 @@ class Result:
     seconds: float
     curve: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    # The paper's effect, as a claim this run's numbers confirm or not: {"effect", "holds"}
+    checks: list[dict] = field(default_factory=list)
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=["what", "this run", "paper"])
+        """what, this run, paper; and "per seed" (e.g. "71, 74, 76; sd 2.5") when a row has seeds."""
+        df = pd.DataFrame(self.rows, columns=["what", "this run", "paper"])
+        if any("seeds" in row for row in self.rows):
+            df["per seed"] = [
+                f"{', '.join(map(str, r['seeds']))}; sd {np.std(r['seeds'], ddof=1):.1f}"
+                if "seeds" in r
+                else ""
+                for r in self.rows
+            ]
+        return df
 
     def to_dict(self) -> dict:
         """JSON-ready (for `kdviz reproduce --json`)."""
@@ -116,6 +217,10 @@ class Result:
 
 def _row(what: str, this_run, paper=None) -> dict:
     return {"what": what, "this run": this_run, "paper": paper}
+
+
+def _check(effect: str, holds) -> dict:
+    return {"effect": effect, "holds": bool(holds)}
 
 
 def _hid(hidden) -> str:
@@ -186,19 +291,64 @@ def matching_logits_cosine(student_logits, teacher_logits, Ts: Sequence[float]) 
 
 # --- the experiments -------------------------------------------------------------------------------
 def main_table(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ignore, teacher_logits=None):
-    """Teacher, 800-800 student on labels, same student distilled at T = 20 (paper: 67 / 146 / 74)."""
+    """Teacher, 800-800 student on labels, same student distilled at T = 20 (paper: 67 / 146 / 74).
+
+    As in the paper the transfer set has no translations. With `consistent`, two more students
+    go beyond the paper: both see 2-px jittered images; one learns from the labels, the other
+    from the teacher's logits for the same jittered image (kdviz.shifts). Over `seeds` > 1 each
+    row is the mean, with every seed's number beside it.
+    """
     start, s = time.perf_counter(), settings
-    cfg = s.config(s.epochs, s.train_size)
     tl = _tl(teacher, data, teacher_logits)
-    _, last = _fit(data, s.student, (s.T, s.T), (0.0, s.alpha), cfg, tl, s, should_stop, on_progress)
-    rows = [
-        _row(f"teacher {_hid(teacher.spec.hidden)}: test errors", teacher.test_errors, 67),
-        _row(f"student {_hid(s.student)}, labels only: test errors", last.test_errors[0], 146),
-        _row(f"same student distilled, T = {s.T:g}: test errors", last.test_errors[1], 74),
+    per_shift = None
+    if s.consistent:
+        per_shift = shifts.logits_per_shift(teacher.logits, data.train_x, JITTER)
+    runs = []  # one list of student errors per seed
+    for i in range(s.seeds):
+        si = replace(s, seed=s.seed + i)
+        pair = (si.T, si.T), (0.0, si.alpha)
+        _, last = _fit(
+            data, si.student, *pair, si.config(si.epochs, si.train_size), tl, si, should_stop, on_progress
+        )
+        errors = list(last.test_errors)
+        if s.consistent:
+            cfg = si.config(si.epochs, si.train_size, jitter=JITTER)
+            _, last = _fit(data, si.student, *pair, cfg, per_shift, si, should_stop, on_progress)
+            errors += last.test_errors
+        runs.append(errors)
+    hid = _hid(s.student)
+    whats = [
+        (f"student {hid}, labels only: test errors", 146),
+        (f"same student distilled, T = {s.T:g}: test errors", 74),
     ]
-    info = {"teacher": teacher.spec.label, "student": _hid(s.student), "T": s.T, "alpha": s.alpha}
-    info |= {"epochs": s.epochs, "train_size": s.train_size or len(data.train_y)}
-    return Result("main", "Main table", rows, info, s.seed, time.perf_counter() - start)
+    if s.consistent:
+        whats += [
+            (f"beyond the paper: student {hid} on 2-px jitter, labels only", None),
+            (f"beyond the paper: same, distilled with consistent teaching, T = {s.T:g}", None),
+        ]
+    rows = [_row(f"teacher {_hid(teacher.spec.hidden)}: test errors", teacher.test_errors, 67)]
+    rows += [_seeds_row(what, [r[j] for r in runs], paper) for j, (what, paper) in enumerate(whats)]
+    info = {"teacher": teacher.spec.label, "student": hid, "T": s.T, "alpha": s.alpha, "epochs": s.epochs}
+    info |= {"train_size": s.train_size or len(data.train_y), "seeds": s.seeds, "batch": s.batch_size}
+    notes = []
+    if s.consistent:
+        notes.append(
+            "Consistent teaching: the student sees each image shifted by up to 2 px and learns from the "
+            "teacher's outputs for that same shifted image (Beyer et al. 2022); not in the paper."
+        )
+    mean = [float(np.mean([r[j] for r in runs])) for j in range(len(whats))]
+    checks = [_check("the distilled student makes fewer errors than the labels-only one", mean[1] < mean[0])]
+    if s.consistent:
+        checks.append(_check("consistent teaching beats labels on the same jitter", mean[3] < mean[2]))
+    elapsed = time.perf_counter() - start
+    return Result("main", "Main table", rows, info, s.seed, elapsed, notes=notes, checks=checks)
+
+
+def _seeds_row(what: str, values: list, paper) -> dict:
+    if len(values) == 1:
+        return _row(what, values[0], paper)
+    mean = round(float(np.mean(values)), 1)
+    return _row(what, mean, paper) | {"seeds": [int(v) for v in values]}
 
 
 def omit_threes(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ignore, teacher_logits=None):
@@ -220,9 +370,12 @@ def omit_threes(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ig
         _row("... of which on the threes", int(atb["class_errors"]), 14),
     ]
     info = {"student": _hid(s.student), "T": s.T, "alpha": s.alpha, "epochs": s.epochs, "omit": "3"}
-    return Result(
-        "omit3", "No 3s in the transfer set", rows, info, s.seed, time.perf_counter() - start, sweep
+    cut = _check(
+        "raising the 3 bias more than halves the errors on threes",
+        2 * atb["class_errors"] < at0["class_errors"],
     )
+    elapsed = time.perf_counter() - start
+    return Result("omit3", "No 3s in the transfer set", rows, info, s.seed, elapsed, sweep, checks=[cut])
 
 
 def only_sevens_eights(
@@ -239,13 +392,16 @@ def only_sevens_eights(
     best = best_shift(sweep)
     n = len(data.test_y)
     pct = lambda e: round(100 * float(e) / n, 2)
+    before, after = sweep.iloc[0]["errors"], sweep[sweep["shift"] == best].iloc[0]["errors"]
     rows = [
-        _row("only 7s and 8s: test error %", pct(sweep.iloc[0]["errors"]), 47.3),
+        _row("only 7s and 8s: test error %", pct(before), 47.3),
         _row("best shift of the 7 and 8 biases", best, -7.6),
-        _row("after the shift: test error %", pct(sweep[sweep["shift"] == best].iloc[0]["errors"]), 13.2),
+        _row("after the shift: test error %", pct(after), 13.2),
     ]
     info = {"student": _hid(s.student), "T": s.T, "alpha": s.alpha, "epochs": s.epochs, "transfer": "7, 8"}
-    return Result("only78", "Only 7s and 8s", rows, info, s.seed, time.perf_counter() - start, sweep)
+    cut = _check("lowering the 7 and 8 biases more than halves the error rate", 2 * after < before)
+    elapsed = time.perf_counter() - start
+    return Result("only78", "Only 7s and 8s", rows, info, s.seed, elapsed, sweep, checks=[cut])
 
 
 def few_labels(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ignore, teacher_logits=None):
@@ -258,7 +414,7 @@ def few_labels(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ign
     tl = _tl(teacher, data, teacher_logits)
     rows, curve = [], []
     for n in s.few_sizes:
-        cfg = s.config(s.few_epochs, n)
+        cfg = replace(s.config(s.few_epochs, n), batch_size=None)  # ~16+ steps an epoch on few images
         _, last = _fit(data, s.student, (s.T, s.T), (0.0, s.alpha), cfg, tl, s, should_stop, on_progress)
         rows += [_row(f"{n} images, labels only: test errors", last.test_errors[0])]
         rows += [_row(f"{n} images, with the teacher: test errors", last.test_errors[1])]
@@ -266,7 +422,10 @@ def few_labels(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ign
     info = {"student": _hid(s.student), "T": s.T, "alpha": s.alpha, "epochs": s.few_epochs}
     info["sizes"] = list(s.few_sizes)
     curve = pd.DataFrame(curve, columns=["images", "student", "errors"])
-    return Result("few_labels", "Few labels", rows, info, s.seed, time.perf_counter() - start, curve)
+    wide = curve.pivot(index="images", columns="student", values="errors")
+    helps = _check("the teacher helps at every size", (wide["with the teacher"] < wide["labels only"]).all())
+    elapsed = time.perf_counter() - start
+    return Result("few_labels", "Few labels", rows, info, s.seed, elapsed, curve, checks=[helps])
 
 
 def temperature_sweep(
@@ -275,24 +434,52 @@ def temperature_sweep(
     """Test errors vs T for a big and a small student; all Ts of one size train as one StackedMLP.
 
     Paper: with 300+ units per layer all T > 8 gave similar results; with 30, T = 2.5-4 was best.
+    Small students need many steps to fit the teacher at high T (there the soft loss is logit
+    regression), hence their larger learning rate.
     """
     start, s = time.perf_counter(), settings
     tl = _tl(teacher, data, teacher_logits)
     cfg = s.config(s.sweep_epochs, s.sweep_size)
-    Ts, curve, rows = tuple(s.sweep_Ts), [], []
-    for hidden, paper in ((s.student, "flat for T > 8"), (s.small, "best at T = 2.5-4")):
+    Ts, curve, rows, found = tuple(s.sweep_Ts), [], [], {}
+    for hidden, lr in ((s.big, s.lr), (s.small, s.small_lr)):
+        cfg = s.config(s.sweep_epochs, s.sweep_size, lr=lr)
         _, last = _fit(data, hidden, Ts, (s.alpha,) * len(Ts), cfg, tl, s, should_stop, on_progress)
-        curve += [(_hid(hidden), t, e) for t, e in zip(Ts, last.test_errors)]
-        best = Ts[int(np.argmin(last.test_errors))]
-        rows.append(_row(f"student {_hid(hidden)}: best T", best, paper))
-        rows.append(_row(f"student {_hid(hidden)}: errors at best T", min(last.test_errors)))
-        hi = [e for t, e in zip(Ts, last.test_errors) if t > 8]
-        if hi:
-            rows.append(_row(f"student {_hid(hidden)}: spread of errors over T > 8", max(hi) - min(hi)))
-    info = {"students": f"{_hid(s.student)}, {_hid(s.small)}", "Ts": list(Ts), "alpha": s.alpha}
+        errs = dict(zip(Ts, last.test_errors))
+        found[hidden] = errs
+        curve += [(_hid(hidden), t, e) for t, e in errs.items()]
+        best = min(errs, key=errs.get)
+        name = f"student {_hid(hidden)}"
+        if hidden == s.small:
+            rows.append(_row(f"{name}: best T", best, "2.5-4"))
+            rows.append(
+                _row(f"{name}: errors at the best T / at T = 1", f"{errs[best]} / {errs.get(1.0, '-')}")
+            )
+        hi = [e for t, e in errs.items() if t > 8]
+        if hidden == s.big and hi:
+            rows.append(_row(f"{name}: errors over T > 8 (min-max)", f"{min(hi)}-{max(hi)}", "all alike"))
+            rows.append(_row(f"{name}: best T", best))
+    info = {"students": f"{_hid(s.big)}, {_hid(s.small)}", "Ts": list(Ts), "alpha": s.alpha}
+    info |= {"lr": f"{s.lr:g}, {s.small_lr:g} (small)"}
     info |= {"epochs": s.sweep_epochs, "train_size": s.sweep_size or len(data.train_y)}
     curve = pd.DataFrame(curve, columns=["student", "T", "errors"])
-    return Result("temperature", "Temperature sweep", rows, info, s.seed, time.perf_counter() - start, curve)
+    small, big = found[s.small], found[s.big]
+    best = min(small, key=small.get)
+    checks = [
+        _check(
+            "the small student's best T is between 2 and 8, better than T = 1",
+            2 <= best <= 8 and small[best] < small.get(1.0, float("inf")),
+        )
+    ]
+    hi = [e for t, e in big.items() if t > 8]
+    if hi:
+        checks.append(
+            _check(
+                "the big student's errors over T > 8 stay within 20% of their mean",
+                max(hi) - min(hi) <= 0.2 * np.mean(hi),
+            )
+        )
+    elapsed = time.perf_counter() - start
+    return Result("temperature", "Temperature sweep", rows, info, s.seed, elapsed, curve, checks=checks)
 
 
 def matching_logits(
@@ -314,7 +501,13 @@ def matching_logits(
             rows.append(_row(f"{label} student: cosine at T = {t:g}", round(c, 4), 1.0 if t > 50 else None))
     info = {"student": _hid(s.student), "Ts": list(s.matching_Ts), "images": len(data.test_y)}
     curve = pd.concat(curve, ignore_index=True)
-    return Result("matching", "Matching logits", rows, info, s.seed, time.perf_counter() - start, curve)
+    trained_cos = curve[curve["student"] == "1 epoch on labels"]["cosine"]
+    climbs = _check(
+        "the cosine climbs towards 1 as T grows (> 0.99 at the highest T)",
+        trained_cos.iloc[0] < trained_cos.iloc[-1] and trained_cos.iloc[-1] > 0.99,
+    )
+    elapsed = time.perf_counter() - start
+    return Result("matching", "Matching logits", rows, info, s.seed, elapsed, curve, checks=[climbs])
 
 
 EXPERIMENTS: dict[str, tuple[str, Callable[..., Result]]] = {
@@ -348,7 +541,12 @@ def run_all(
         )
     report = on_progress or Ignore
     (on_start or Ignore)("teacher")
-    teacher = ensure_teacher(settings.teacher, data, cache_dir, on_progress=report, should_stop=should_stop)
+    if settings.teacher is None:
+        teacher = default_teacher(data, cache_dir, report, should_stop)
+    else:
+        teacher = ensure_teacher(
+            settings.teacher, data, cache_dir, on_progress=report, should_stop=should_stop
+        )
     if teacher is None:
         return
     tl = teacher.logits(data.train_x)
@@ -357,6 +555,10 @@ def run_all(
             return
         (on_start or Ignore)(name)
         try:
-            yield EXPERIMENTS[name][1](data, teacher, settings, should_stop, report, teacher_logits=tl)
+            result = EXPERIMENTS[name][1](data, teacher, settings, should_stop, report, teacher_logits=tl)
         except Stopped:
             return
+        result.notes += [line for about, line in settings.notes if about == name]
+        if teacher.note and name == names[0]:  # e.g. why the shipped teacher was not used
+            result.notes.insert(0, teacher.note)
+        yield result

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from kdviz.train import Progress
@@ -37,6 +38,9 @@ class Job:
 
     def report(self, ev: Progress) -> None:
         if ev.kind == "epoch":
+            # A kept snapshot would hold the run's weights and optimizer for as long as the job
+            # is remembered (up to `keep` jobs): the charts need only the numbers.
+            ev = replace(ev, snapshot=None)
             self.epochs.append(ev)
         self.latest = ev
 

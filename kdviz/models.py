@@ -56,6 +56,10 @@ class StackedMLP(nn.Module):
         super().__init__()
         self.hidden = check_hidden(hidden)
         self.k, self.dropout, self.input_dropout = int(k), float(dropout), float(input_dropout)
+        # Dropout masks come from this generator when set (the training run owns it), so a
+        # run's masks do not depend on other threads or on the process-wide seed, and a
+        # resumed run draws the same masks as an unbroken one.
+        self.generator: torch.Generator | None = None
         g = torch.Generator().manual_seed(int(seed))
         sizes = [in_features, *self.hidden, classes]
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
@@ -69,17 +73,23 @@ class StackedMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, 784) shared by all K, or (K, B, 784) -> logits (K, B, 10)."""
         x = (x - PIXEL_MEAN) / PIXEL_STD  # same preprocessing for teacher and students
-        h = x.unsqueeze(0).expand(self.k, -1, -1) if x.dim() == 2 else x
+        # K = 1 (a teacher, one student) takes plain matmuls: on a CPU a batch of one matmul
+        # costs more than the matmul itself.
+        one = self.k == 1
+        if one:
+            h = x[0] if x.dim() == 3 else x
+        else:
+            h = x.unsqueeze(0).expand(self.k, -1, -1) if x.dim() == 2 else x
         if self.training and self.input_dropout:
-            h = F.dropout(h, self.input_dropout)
+            h = _dropout(h, self.input_dropout, self.generator)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.baddbmm(b, h, w)  # (K, B, out)
+            h = torch.addmm(b[0], h, w[0]) if one else torch.baddbmm(b, h, w)  # (K,) B, out
             if i < last:
                 h = F.relu(h)
                 if self.training and self.dropout:
-                    h = F.dropout(h, self.dropout)
-        return h
+                    h = _dropout(h, self.dropout, self.generator)
+        return h.unsqueeze(0) if one else h
 
     @torch.no_grad()
     def apply_max_norm(self, max_norm: float) -> None:
@@ -98,6 +108,13 @@ class StackedMLP(nn.Module):
             for dst, src in zip(one.parameters(), self.parameters()):
                 dst.copy_(src[index : index + 1])
         return one.to(self.weights[0].device)
+
+
+def _dropout(h: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    if generator is None:
+        return F.dropout(h, p)
+    keep = torch.empty_like(h).bernoulli_(1 - p, generator=generator)
+    return h * keep / (1 - p)
 
 
 @torch.no_grad()

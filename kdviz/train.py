@@ -3,22 +3,33 @@
 `train` is a generator of `Progress` events: the UI and the CLI show the same numbers.
 Students learn from the teacher's logits, computed once for the whole training set
 (the teacher is frozen), so a student step costs no teacher forward pass.
+
+Optimizers: Adam with a linear decay to 0 (students and quick teachers: good in a few
+epochs), or SGD with Nesterov momentum 0.9, a linear warm-up and a cosine decay to 0 (the
+long runs of the paper's teacher, where it generalises better than Adam).
+
+A run owns its random streams (batch order, jitter, dropout masks), all drawn from
+`cfg.seed`: the same seed gives the same run whatever other threads do, and an epoch
+event's `snapshot()` holds everything needed to `resume` bit-for-bit where it stopped.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
 
+from kdviz import shifts
 from kdviz.data import MNIST
 from kdviz.losses import check_alpha, stacked_losses
 from kdviz.models import StackedMLP, count_errors, predict_logits
 from kdviz.temperature import check_temperature
 
 MAX_EPOCHS = 1000
+OPTIMIZERS = ("adam", "sgd")
 # Outside this range float32 soft targets are one-hot or uniform to rounding, and T^2 would
 # multiply rounding noise: the number would be silently wrong, so training refuses it.
 T_MIN, T_MAX = 0.05, 1000.0
@@ -41,6 +52,8 @@ class TrainConfig:
     max_norm: float = 0.0  # cap on each hidden unit's weight norm; 0 = off
     train_size: int | None = None  # use only the first N training images
     omit: tuple[int, ...] = ()  # digits left out of the transfer set
+    optimizer: str = "adam"  # "adam" (linear decay) or "sgd" (Nesterov, warm-up + cosine)
+    warmup: int = 0  # epochs of linear warm-up ("sgd")
 
     def __post_init__(self):
         if not 1 <= int(self.epochs) <= MAX_EPOCHS:
@@ -55,6 +68,10 @@ class TrainConfig:
             raise ValueError(f"train size must be >= 1, got {self.train_size}")
         if any(not 0 <= int(d) <= 9 for d in self.omit):
             raise ValueError(f"omitted classes must be digits 0-9, got {self.omit}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not 0 <= int(self.warmup) < int(self.epochs) or (self.warmup and self.optimizer != "sgd"):
+            raise ValueError(f"warm-up must be 0 to epochs - 1 epochs, with sgd; got {self.warmup}")
         if len(set(self.omit)) == 10:
             raise ValueError("omitting all ten digits leaves the transfer set empty")
 
@@ -74,6 +91,9 @@ class Progress:
     train_acc: list[float] = field(default_factory=list)
     test_errors: list[int] = field(default_factory=list)  # "epoch" events only
     test_total: int = 0
+    # Epoch events: the run's full state (weights, optimizer, random streams) for `resume`.
+    # Valid only until the generator is advanced; save it before asking for the next event.
+    snapshot: Callable[[], dict] | None = field(default=None, repr=False, compare=False)
 
     @property
     def fraction(self) -> float:
@@ -102,15 +122,13 @@ def transfer_indices(y: torch.Tensor, train_size: int | None, omit: Sequence[int
     return idx
 
 
-def jitter(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
-    """Translate each (B, 784) image by its own random offset in [-max_shift, max_shift]^2."""
-    B, s = len(x), max_shift
-    img = torch.nn.functional.pad(x.view(B, 28, 28), (s, s, s, s))  # (B, 28+2s, 28+2s)
-    dy, dx = torch.randint(0, 2 * s + 1, (2, B, 1), generator=g, device="cpu").to(x.device)
-    ar = torch.arange(28, device=x.device)
-    rows = (ar + dy)[:, :, None]  # (B, 28, 1)
-    cols = (ar + dx)[:, None, :]  # (B, 1, 28)
-    return img[torch.arange(B, device=x.device)[:, None, None], rows, cols].reshape(B, 784)
+def lr_factor(step: int, steps: int, warmup_steps: int, optimizer: str) -> float:
+    """Multiplier of the peak learning rate before optimizer step `step` (0-based)."""
+    if optimizer == "adam":
+        return 1 - step / steps
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / max(steps - warmup_steps, 1)))
 
 
 def train(
@@ -119,9 +137,12 @@ def train(
     cfg: TrainConfig,
     T: Sequence[float] = (1.0,),  # one temperature per model
     alpha: Sequence[float] = (0.0,),  # one soft-target weight per model; 0 = labels only
-    teacher_logits: torch.Tensor | None = None,  # (N_train, 10), required if any alpha > 0
+    # (N_train, 10), required if any alpha > 0; or (N_train, shifts, 10), the teacher's logits
+    # for every shift of cfg.jitter (kdviz.shifts): consistent teaching
+    teacher_logits: torch.Tensor | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     report_every: float = 0.25,  # seconds between "step" events
+    resume: dict | None = None,  # a snapshot() of an earlier epoch event of this same run
 ) -> Iterator[Progress]:
     """Train the K models of `model` together; yields Progress, stops early when asked."""
     K, device = model.k, data.device
@@ -131,6 +152,12 @@ def train(
     alpha_ = torch.tensor([check_alpha(a) for a in alpha], device=device)
     if bool((alpha_ > 0).any()) and teacher_logits is None:
         raise ValueError("distillation (alpha > 0) needs the teacher's logits")
+    per_shift = teacher_logits is not None and teacher_logits.dim() == 3
+    if per_shift and (not cfg.jitter or teacher_logits.shape[1] != shifts.count(cfg.jitter)):
+        raise ValueError(
+            f"logits for {teacher_logits.shape[1]} shifts do not fit jitter {cfg.jitter} "
+            f"({shifts.count(cfg.jitter) if cfg.jitter else 'no'} shifts)"
+        )
 
     idx = transfer_indices(data.train_y, cfg.train_size, cfg.omit)
     x, y = data.train_x[idx], data.train_y[idx]
@@ -139,14 +166,36 @@ def train(
     bs = min(int(cfg.batch_size or auto_batch(n)), n)
     per_epoch = -(-n // bs)
     steps = per_epoch * int(cfg.epochs)
+    warmup_steps = per_epoch * int(cfg.warmup)
 
-    g = torch.Generator().manual_seed(int(cfg.seed))
-    torch.manual_seed(int(cfg.seed))  # dropout masks
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / steps)
+    g = torch.Generator().manual_seed(int(cfg.seed))  # batch order and jitter
+    model.generator = torch.Generator(device).manual_seed(int(cfg.seed))  # dropout masks
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True)
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    first_epoch, step, done_before = 0, 0, 0.0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        opt.load_state_dict(resume["optimizer"])
+        g.set_state(resume["batch_rng"])
+        model.generator.set_state(resume["dropout_rng"])
+        first_epoch, step, done_before = int(resume["epoch"]), int(resume["step"]), float(resume["elapsed"])
+
+    def snapshot(epoch: int, elapsed: float) -> dict:
+        return {
+            "epoch": epoch,
+            "step": step,
+            "elapsed": elapsed,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "batch_rng": g.get_state(),
+            "dropout_rng": model.generator.get_state(),
+        }
+
     model.train()
-    start, last_report, step = time.perf_counter(), 0.0, 0
-    for epoch in range(int(cfg.epochs)):
+    start, last_report = time.perf_counter() - done_before, 0.0
+    for epoch in range(first_epoch, int(cfg.epochs)):
         perm = torch.randperm(n, generator=g).to(device)
         sums = torch.zeros(3, K, device=device)  # soft, hard, correct; summed over batches
         seen = 0
@@ -155,14 +204,18 @@ def train(
                 return
             batch = perm[b * bs : (b + 1) * bs]
             xb, yb = x[batch], y[batch]
+            tb = None if tl is None else tl[batch]
             if cfg.jitter:
-                xb = jitter(xb, int(cfg.jitter), g)
+                xb, moved = shifts.jitter(xb, int(cfg.jitter), g)
+                if per_shift:  # the teacher's view of the very image the student sees
+                    tb = tb[torch.arange(len(batch), device=device), moved]
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_factor(step, steps, warmup_steps, cfg.optimizer)
             logits = model(xb)  # (K, B, 10)
-            loss, soft, hard = stacked_losses(logits, None if tl is None else tl[batch], yb, T_, alpha_)
+            loss, soft, hard = stacked_losses(logits, tb, yb, T_, alpha_)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sched.step()
             if cfg.max_norm:
                 model.apply_max_norm(cfg.max_norm)
             sums += torch.stack([soft * len(yb), hard * len(yb), (logits.argmax(-1) == yb).sum(1)])
@@ -173,17 +226,20 @@ def train(
                 last_report = now
                 yield _event("step", epoch, cfg, step, steps, now, sums / seen)
         test_logits = predict_logits(model, data.test_x)
-        yield _event(
+        elapsed = time.perf_counter() - start
+        ev = _event(
             "epoch",
             epoch + 1,
             cfg,
             step,
             steps,
-            time.perf_counter() - start,
+            elapsed,
             sums / seen,
             count_errors(test_logits, data.test_y),
             len(data.test_y),
         )
+        ev.snapshot = lambda e=epoch + 1, t=elapsed: snapshot(e, t)
+        yield ev
         model.train()
 
 

@@ -16,6 +16,7 @@ from pages import (
     load_teacher_cached,
     parse_t,
     setup_page,
+    shipped_notice,
     t_control,
     teacher_choices,
     teacher_logits,
@@ -47,6 +48,7 @@ url_notice("dark")
 device = device_control()
 data = data_or_stop(device)
 
+shipped_notice()
 choices = teacher_choices(cache_dir())
 if not choices:
     st.info(
@@ -59,7 +61,7 @@ mtime = teacher_path.stat().st_mtime
 try:
     teacher = load_teacher_cached(str(teacher_path), mtime, device)
 except ValueError as e:
-    st.error(f"The cached teacher cannot be used: {e}. Retrain it on the Distillation Lab page.")
+    st.error(f"This teacher cannot be used: {e}. Choose another, or train one on the Distillation Lab page.")
     st.stop()
 # The teacher runs once per checkpoint; moving T only re-applies the softmax below.
 logits = teacher_logits(str(teacher_path), mtime, device, "test").detach().cpu()

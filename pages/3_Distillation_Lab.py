@@ -21,6 +21,7 @@ from pages import (
     parse_t,
     progress_line,
     setup_page,
+    shipped_notice,
     t_control,
     teacher_choices,
     teacher_logits,
@@ -86,7 +87,9 @@ queue = job_queue()
 st.subheader("1. The teacher")
 spec = TeacherSpec()
 path = checkpoint_path(spec, cache_dir())
-choices = {str(path): f"Default teacher: {spec.label}"} | teacher_choices(cache_dir())
+shipped_notice()
+choices = teacher_choices(cache_dir())
+choices.setdefault(str(path), f"Quick teacher: {spec.label} (trained here, about 40 s)")
 chosen = st.selectbox("Teacher", list(choices), format_func=choices.get)
 teacher_path = Path(chosen)
 job_key = f"teacher:{teacher_path.name}:{device}"

@@ -161,8 +161,12 @@ def job_queue():
 
 @st.cache_resource(max_entries=8)
 def load_teacher_cached(path: str, mtime: float, device: str):
+    """A cached checkpoint, or the shipped teacher with its test errors measured on this data."""
+    from kdviz.shipped import load_shipped
     from kdviz.teacher import load_teacher
 
+    if path.endswith(".safetensors"):
+        return load_shipped(load_data(data_dir(), device), path)
     return load_teacher(path, device)
 
 
@@ -192,15 +196,48 @@ def _teacher_choices(folder: str | None, listing: tuple) -> dict[str, str]:
 
     default = checkpoint_path(TeacherSpec(), folder)
     found = {str(p): text for p, spec, text in cached_teachers(folder) if spec is not None}
-    out = {str(default): f"Default teacher: {found.pop(str(default))}"} if str(default) in found else {}
+    out = {str(default): f"Quick teacher: {found.pop(str(default))}"} if str(default) in found else {}
     return out | found
 
 
+@st.cache_resource(max_entries=2)
+def _shipped_problem(path: str, mtime: float) -> str | None:
+    from kdviz.shipped import load_shipped
+    from kdviz.teacher import CheckpointError
+
+    try:
+        load_shipped(None, path)  # hash and shapes; the test errors are measured when it is used
+    except CheckpointError as e:
+        return str(e)
+    return None
+
+
+def shipped_problem() -> str | None:
+    """Why the shipped paper teacher cannot be used, or None when it can."""
+    from kdviz.shipped import WEIGHTS
+
+    try:
+        mtime = WEIGHTS.stat().st_mtime
+    except OSError:
+        return f"the shipped teacher {WEIGHTS.name} is missing from this installation"
+    return _shipped_problem(str(WEIGHTS), mtime)
+
+
+def shipped_notice() -> None:
+    problem = shipped_problem()
+    if problem:
+        st.warning(
+            f"The shipped paper teacher cannot be used: {problem}. A teacher trained here is used instead."
+        )
+
+
 def teacher_choices(folder: str | None) -> dict[str, str]:
-    """Usable teachers in the cache (path -> description), default first. Cached by the folder's
-    listing, so checkpoints are opened only when a file appears or changes."""
+    """Usable teachers (path -> description): the shipped paper teacher first, then the cache's.
+    Cached by the folder's listing, so checkpoints are opened only when a file appears or changes."""
+    from kdviz.shipped import WEIGHTS
     from kdviz.teacher import TeacherSpec, checkpoint_path
 
+    shipped = {} if shipped_problem() else {str(WEIGHTS): "Paper teacher, shipped with kdviz (1200-1200)"}
     teachers = checkpoint_path(TeacherSpec(), folder).parent
     files = teachers.glob("teacher-*.pt") if teachers.is_dir() else []
-    return _teacher_choices(folder, tuple(sorted((p.name, p.stat().st_mtime) for p in files)))
+    return shipped | _teacher_choices(folder, tuple(sorted((p.name, p.stat().st_mtime) for p in files)))

@@ -51,3 +51,11 @@ def real_mnist():
     ):
         pytest.skip(f"real MNIST not found at {REAL_MNIST} (set KDVIZ_DATA_DIR to run this test)")
     return load_mnist(REAL_MNIST)
+
+
+@pytest.fixture
+def no_shipped_teacher(monkeypatch, tmp_path):
+    """As if the shipped paper teacher were missing: the app falls back to training one."""
+    import kdviz.shipped
+
+    monkeypatch.setattr(kdviz.shipped, "WEIGHTS", tmp_path / "absent" / "paper_teacher.safetensors")

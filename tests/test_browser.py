@@ -143,8 +143,9 @@ def test_temperature_table_edit(server, browser):
 def test_lab_train_watch_stop_retrain(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 2000})
     page.goto(server + "/Distillation_Lab?student=800,800&epochs=100&n=3000")
-    page.get_by_role("button", name="Train teacher").click()
+    # The shipped paper teacher is ready: no teacher training before the students
     page.get_by_role("button", name="Train students").wait_for(timeout=60000)
+    assert page.get_by_role("button", name="Train teacher").count() == 0
     page.get_by_role("button", name="Train students").click()
     page.wait_for_function(f"{LAB_EPOCHS} >= 2", timeout=60000)
     page.screenshot(path=str(ARTIFACTS / "lab-running.png"), full_page=True)
@@ -173,7 +174,7 @@ def test_lab_train_watch_stop_retrain(server, browser):
 
 
 def test_dark_knowledge_page_shows_the_teacher(server, browser):
-    # runs after the Lab test above, whose teacher is now in the server's cache
+    # the shipped paper teacher, with no training
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
     page.goto(server + "/Dark_Knowledge")
     page.wait_for_function(

@@ -170,7 +170,7 @@ def test_page_link_restores_digit_and_t(dark_env, tiny_dir):
     assert next(s for s in at.select_slider if "Temperature" in s.label).value == 10.0
 
 
-def test_page_without_a_teacher_explains(dark_env):
+def test_page_without_a_teacher_explains(dark_env, no_shipped_teacher):
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
     assert any("Distillation Lab" in i.value for i in at.info)

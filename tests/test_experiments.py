@@ -28,13 +28,26 @@ def test_run_all_gives_every_experiment_with_documented_fields(tiny_run):
     assert names == ["teacher", *E.EXPERIMENTS]
     assert [r.name for r in results] == list(E.EXPERIMENTS)
     for r in results:
-        assert r.rows and all(set(row) == {"what", "this run", "paper"} for row in r.rows)
+        assert r.rows and all(
+            {"what", "this run", "paper"} <= set(row) <= {"what", "this run", "paper", "seeds"}
+            for row in r.rows
+        )
         assert isinstance(r.settings, dict) and r.settings and r.seed == E.TINY.seed and r.seconds > 0
-        assert list(r.table().columns) == ["what", "this run", "paper"]
+        assert list(r.table().columns)[:3] == ["what", "this run", "paper"]
+        assert r.checks and all(
+            set(c) == {"effect", "holds"} and isinstance(c["holds"], bool) for c in r.checks
+        )
         json.dumps(r.to_dict())  # JSON-ready for the CLI
     by = {r.name: r for r in results}
-    assert [row["paper"] for row in by["main"].rows] == [67, 146, 74]
-    assert all(0 <= row["this run"] <= len(data.test_y) for row in by["main"].rows)
+    main = by["main"]
+    assert [row["paper"] for row in main.rows] == [67, 146, 74, None, None]
+    assert all(0 <= row["this run"] <= len(data.test_y) for row in main.rows)
+    # TINY repeats the main table over 2 seeds: each student row is the mean of its seeds
+    for row in main.rows[1:]:
+        assert len(row["seeds"]) == 2 and row["this run"] == pytest.approx(sum(row["seeds"]) / 2, abs=0.05)
+    assert list(main.table().columns) == ["what", "this run", "paper", "per seed"]
+    labels_only, distilled = main.rows[1]["this run"], main.rows[2]["this run"]
+    assert main.checks[0]["holds"] == (distilled < labels_only)
     assert {"shift", "errors", "class_errors"} <= set(by["omit3"].curve.columns)
     assert by["omit3"].rows[1]["this run"] <= by["omit3"].rows[0]["this run"]
     assert by["omit3"].rows[3]["this run"] <= by["omit3"].rows[0]["this run"]  # the best shift helps

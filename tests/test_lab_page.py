@@ -12,7 +12,7 @@ LAB = str(ROOT / "pages/3_Distillation_Lab.py")
 
 
 @pytest.fixture
-def lab_env(tiny_dir, tmp_path, monkeypatch):
+def lab_env(tiny_dir, tmp_path, monkeypatch, no_shipped_teacher):
     monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
     monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
@@ -38,6 +38,7 @@ def test_lab_trains_teacher_then_students(lab_env):
     at.query_params.update({"student": "64", "epochs": "3", "n": "300", "T": "4"})
     at.run()
     assert not at.exception
+    assert any("shipped paper teacher cannot be used" in w.value for w in at.warning)
     button(at, "Train teacher").click().run()
     wait_until(at, lambda at: any(b.label == "Train students" for b in at.button))
     assert any("test errors" in c.value for c in at.caption)
@@ -91,7 +92,7 @@ def test_classroom_mode_caps_heavy_options(lab_env, tiny_data, monkeypatch):
     assert student.options and not any("800" in o for o in student.options) and at.number_input[0].max == 20
 
 
-def test_unwritable_cache_still_trains_and_warns(tiny_dir, tmp_path, monkeypatch):
+def test_unwritable_cache_still_trains_and_warns(tiny_dir, tmp_path, monkeypatch, no_shipped_teacher):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
@@ -105,3 +106,19 @@ def test_unwritable_cache_still_trains_and_warns(tiny_dir, tmp_path, monkeypatch
     button(at, "Train students").click().run()
     wait_until(at, lambda at: len(at.dataframe) > 0)
     assert at.dataframe[0].value.iloc[-1]["status"] == "done"
+
+
+def test_lab_opens_with_the_shipped_teacher_and_its_measured_errors(
+    tiny_dir, tmp_path, monkeypatch, tiny_data
+):
+    from kdviz.shipped import load_shipped, read_card
+
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
+    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(LAB, default_timeout=60).run()
+    assert not at.exception and not at.warning
+    assert next(s for s in at.selectbox if s.label == "Teacher").value.endswith("paper_teacher.safetensors")
+    assert not any(b.label == "Train teacher" for b in at.button), "no training step"
+    measured = load_shipped(tiny_data).test_errors  # on the tiny set: not the card's MNIST number
+    assert measured != read_card()["test_errors"]
+    assert any(f"{measured} test errors" in c.value for c in at.caption)

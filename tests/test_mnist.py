@@ -21,3 +21,14 @@ def test_distilled_beats_labels_only_on_1000_images(real_mnist, teacher, seed):
     last = run_to_end(events)
     scratch, distilled = last.test_errors
     assert distilled < scratch - 150, (scratch, distilled)  # measured: ~1130 vs ~690-760 errors
+
+
+@pytest.mark.slow
+def test_quick_preset_shows_every_effect_of_the_paper(real_mnist, tmp_path):
+    """The Experiments page's default, with the shipped teacher: every effect the paper's way."""
+    from kdviz.experiments import QUICK, run_all
+
+    results = list(run_all(real_mnist, QUICK, tmp_path))
+    assert len(results) == 6
+    failed = [(r.name, c["effect"]) for r in results for c in r.checks if not c["holds"]]
+    assert not failed, failed

@@ -120,3 +120,60 @@ def test_stopped_training_saves_nothing(tiny_data, tmp_path):
 def test_bad_spec(bad):
     with pytest.raises(ValueError):
         TeacherSpec(**bad)
+
+
+def test_stopped_run_resumes_to_the_same_weights_as_an_unbroken_run(tiny_data, tmp_path):
+    spec = TeacherSpec(
+        hidden=(32,),
+        dropout=0.3,
+        input_dropout=0.1,
+        jitter=2,
+        max_norm=2.0,
+        epochs=6,
+        batch_size=64,
+        lr=0.05,
+        optimizer="sgd",
+        warmup=1,
+    )
+    unbroken = ensure_teacher(spec, tiny_data, tmp_path / "a")
+
+    epochs_seen = []
+
+    def stop_in_epoch_five():
+        return len(epochs_seen) >= 4  # asked before each batch: stops early in epoch 5
+
+    def record(ev):
+        if ev.kind == "epoch":
+            epochs_seen.append(ev.epoch)
+
+    stopped = ensure_teacher(
+        spec,
+        tiny_data,
+        tmp_path / "b",
+        on_progress=record,
+        should_stop=stop_in_epoch_five,
+        checkpoint_every=2,
+    )
+    assert stopped is None and epochs_seen == [1, 2, 3, 4]
+    partial = checkpoint_path(spec, tmp_path / "b").with_suffix(".partial.pt")
+    assert partial.exists(), "a stopped run leaves its state to resume from"
+
+    resumed_epochs = []
+    resumed = ensure_teacher(
+        spec,
+        tiny_data,
+        tmp_path / "b",
+        on_progress=lambda ev: ev.kind == "epoch" and resumed_epochs.append(ev.epoch),
+    )
+    assert resumed_epochs == [5, 6], "continues after epoch 4 instead of starting over"
+    assert not partial.exists()
+    assert resumed.test_errors == unbroken.test_errors
+    for a, b in zip(resumed.model.state_dict().values(), unbroken.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_partial_state_of_another_spec_or_damaged_is_ignored(tiny_data, tmp_path):
+    partial = checkpoint_path(SPEC, tmp_path).with_suffix(".partial.pt")
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"not a checkpoint")
+    assert ensure_teacher(SPEC, tiny_data, tmp_path) is not None, "a damaged partial run restarts"

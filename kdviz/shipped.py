@@ -1,0 +1,148 @@
+"""The paper teacher that ships inside kdviz, so a fresh install needs no training.
+
+Two files under kdviz/weights/: `paper_teacher.safetensors` (the weights in fp16: safetensors
+holds only tensors, so loading it runs no code, unlike a pickle) and `paper_teacher.json`,
+its card: the recipe (a `TeacherSpec`), seed, epochs, wall time and machine, torch version,
+the test errors measured when it was exported, and the file's sha256.
+
+Loading checks the hash and every tensor's shape against the card before anything is
+used; any mismatch raises CheckpointError with a message the app shows before falling
+back to a teacher trained on the spot. The card's test errors are never shown as the
+teacher's: `load_shipped` evaluates the weights on the test set it is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from kdviz.data import MNIST
+from kdviz.models import StackedMLP, count_errors, predict_logits
+from kdviz.teacher import CheckpointError, Teacher, TeacherSpec, _atomic_write, ensure_teacher
+
+WEIGHTS = Path(__file__).parent / "weights" / "paper_teacher.safetensors"
+CARD_FORMAT = "kdviz-shipped-teacher"
+
+
+def card_path(weights: Path) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+def expected_shapes(spec: TeacherSpec) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape of a K = 1 StackedMLP with this spec (names as in its state_dict)."""
+    model = StackedMLP(spec.hidden, 1)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def read_card(weights: Path | None = None) -> dict:
+    path = card_path(weights or WEIGHTS)
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"the shipped teacher's card {path.name} cannot be read ({e})") from None
+    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
+        raise CheckpointError(f"{path.name} is not a kdviz teacher card")
+    return card
+
+
+def load_shipped(data: MNIST | None = None, weights: Path | None = None) -> Teacher:
+    """The shipped teacher on data's device, its test errors measured on data's test set
+    (0 of 0 when no data is given). CheckpointError when the files are missing, altered,
+    damaged or not ours."""
+    weights = Path(weights or WEIGHTS)
+    card = read_card(weights)
+    try:
+        blob = weights.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"the shipped teacher {weights.name} cannot be read ({e.strerror})") from None
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != card.get("sha256"):
+        raise CheckpointError(
+            f"{weights.name} does not match its card (sha256 {digest[:12]}..., expected "
+            f"{str(card.get('sha256'))[:12]}...): the file was altered or damaged"
+        )
+    try:
+        spec = TeacherSpec(**card["spec"])
+        tensors = load_safetensors(blob)
+    except (KeyError, TypeError, ValueError, SafetensorError) as e:
+        raise CheckpointError(f"{weights.name} or its card is damaged: {e}") from None
+    shapes = {k: tuple(v.shape) for k, v in tensors.items()}
+    if shapes != expected_shapes(spec):
+        raise CheckpointError(f"{weights.name} has tensors {shapes}, not those of a {spec.label} teacher")
+    model = StackedMLP(spec.hidden, 1, spec.dropout, spec.input_dropout)
+    model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    device = data.device if data is not None else "cpu"
+    teacher = Teacher(spec, model.to(device).eval(), 0, 0, float(card.get("seconds", 0.0)))
+    if data is not None:
+        teacher.test_errors = count_errors(predict_logits(model, data.test_x), data.test_y)[0]
+        teacher.test_total = len(data.test_y)
+    return teacher
+
+
+def default_teacher(
+    data: MNIST,
+    cache_dir=None,
+    on_progress: Callable = lambda ev: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Teacher | None:
+    """The shipped paper teacher; if it cannot be used, the quick teacher trained here (and
+    cached) as before, its `note` saying why. None if that training was stopped."""
+    try:
+        return load_shipped(data)
+    except CheckpointError as e:
+        teacher = ensure_teacher(TeacherSpec(), data, cache_dir, on_progress, should_stop)
+        if teacher is not None:
+            teacher.note = f"The shipped teacher cannot be used ({e}); using a teacher trained here instead."
+        return teacher
+
+
+def machine() -> str:
+    """E.g. 'x86_64, 2 cores, Intel(R) Xeon(R) ...' for the card."""
+    name = platform.processor() or platform.system()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    return f"{platform.machine()}, {os.cpu_count()} cores, {name}"
+
+
+def export_shipped(teacher: Teacher, data: MNIST, weights: Path | None = None, **about) -> dict:
+    """Write the teacher as fp16 safetensors plus its card (both atomically); return the card.
+
+    The card's test errors are those of the fp16 weights as shipped, measured here."""
+    weights = Path(weights or WEIGHTS)
+    state = {
+        k: v.detach().to("cpu", torch.float16).contiguous() for k, v in teacher.model.state_dict().items()
+    }
+    blob = save_safetensors(state, metadata={"format": CARD_FORMAT})
+    _atomic_write(weights, blob, lambda b, f: f.write(b))
+    model = StackedMLP(teacher.spec.hidden, 1)
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    model = model.to(data.device)
+    card = {
+        "format": CARD_FORMAT,
+        "spec": asdict(teacher.spec),
+        "label": teacher.spec.label,
+        "test_errors": count_errors(predict_logits(model, data.test_x), data.test_y)[0],
+        "test_total": len(data.test_y),
+        "seconds": round(float(teacher.seconds), 1),
+        "machine": machine(),
+        "torch": torch.__version__,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        **about,
+    }
+    text = json.dumps(card, indent=2) + "\n"
+    _atomic_write(card_path(weights), text.encode(), lambda b, f: f.write(b))
+    return card

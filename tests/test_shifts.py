@@ -1,0 +1,69 @@
+import pytest
+import torch
+
+from kdviz import shifts
+from kdviz.models import StackedMLP, predict_logits
+from kdviz.train import TrainConfig, run_to_end, train
+
+
+def one_pixel(n: int, r: int = 14, c: int = 14) -> torch.Tensor:
+    x = torch.zeros(n, 784)
+    x[:, r * 28 + c] = 1.0
+    return x
+
+
+@pytest.mark.parametrize("s", [1, 2])
+def test_shift_numbers_move_the_digit_as_documented(s):
+    n = shifts.count(s)
+    out = shifts.translate(one_pixel(n), torch.arange(n), s).view(n, 28, 28)
+    for i in range(n):
+        dy, dx = i // (2 * s + 1) - s, i % (2 * s + 1) - s
+        assert out[i, 14 + dy, 14 + dx] == 1 and out[i].sum() == 1, i
+    centre = 2 * s * (s + 1)
+    assert torch.equal(out[centre].view(784), one_pixel(1)[0])
+
+
+def test_pixels_pushed_off_the_edge_are_lost_not_wrapped():
+    out = shifts.translate(one_pixel(1, 0, 0), torch.tensor([0]), 2)  # dy = dx = -2
+    assert out.sum() == 0
+
+
+def test_jitter_returns_the_shift_it_applied():
+    x = torch.rand(300, 784)
+    moved, index = shifts.jitter(x, 2, torch.Generator().manual_seed(3))
+    assert torch.equal(moved, shifts.translate(x, index, 2))
+    assert set(index.tolist()) == set(range(25))
+
+
+def test_per_shift_logits_are_the_teacher_on_the_shifted_images(tiny_data):
+    teacher = StackedMLP((16,), seed=1)
+    fn = lambda x: predict_logits(teacher, x)[0]
+    x = tiny_data.train_x[:50]
+    table = shifts.logits_per_shift(fn, x, 2, chunk=20)
+    assert table.shape == (50, 25, 10)
+    _, index = shifts.jitter(x, 2, torch.Generator().manual_seed(0))
+    looked_up = table[torch.arange(50), index]
+    torch.testing.assert_close(looked_up, fn(shifts.translate(x, index, 2)), rtol=1e-5, atol=1e-5)
+
+
+def test_engine_uses_the_logits_of_the_shift_it_drew(tiny_data):
+    """Per-shift logits that are the same for every shift train exactly like plain logits;
+    logits that differ by shift do not."""
+    plain = torch.randn(len(tiny_data.train_y), 10, generator=torch.Generator().manual_seed(0)) * 3
+    same = plain[:, None, :].expand(-1, 25, -1)
+    other = same + torch.randn(same.shape, generator=torch.Generator().manual_seed(1)) * 3
+    cfg = TrainConfig(epochs=1, batch_size=64, jitter=2)
+    weights = []
+    for logits in (plain, same, other):
+        model = StackedMLP((16,), seed=2)
+        run_to_end(train(model, tiny_data, cfg, (4.0,), (1.0,), logits))
+        weights.append(model.weights[0].detach())
+    torch.testing.assert_close(weights[0], weights[1])
+    assert not torch.allclose(weights[0], weights[2])
+
+
+def test_per_shift_logits_need_the_matching_jitter(tiny_data):
+    logits = torch.zeros(len(tiny_data.train_y), 25, 10)
+    for cfg in (TrainConfig(jitter=0), TrainConfig(jitter=1)):
+        with pytest.raises(ValueError, match="shifts"):
+            next(train(StackedMLP((8,)), tiny_data, cfg, (4.0,), (0.5,), logits))
