@@ -300,11 +300,13 @@ def main_table(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ign
     """
     start, s = time.perf_counter(), settings
     tl = _tl(teacher, data, teacher_logits)
-    per_shift = None
+    per_shift, shift_seconds = None, time.perf_counter()
     if s.consistent:
         per_shift = shifts.logits_per_shift(teacher.logits, data.train_x, JITTER)
-    runs = []  # one list of student errors per seed
+    shift_seconds = round(time.perf_counter() - shift_seconds, 1)
+    runs, seconds = [], []  # one list of student errors per seed; seconds per seed
     for i in range(s.seeds):
+        began = time.perf_counter()
         si = replace(s, seed=s.seed + i)
         pair = (si.T, si.T), (0.0, si.alpha)
         _, last = _fit(
@@ -316,6 +318,7 @@ def main_table(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ign
             _, last = _fit(data, si.student, *pair, cfg, per_shift, si, should_stop, on_progress)
             errors += last.test_errors
         runs.append(errors)
+        seconds.append(round(time.perf_counter() - began, 1))
     hid = _hid(s.student)
     whats = [
         (f"student {hid}, labels only: test errors", 146),
@@ -330,6 +333,9 @@ def main_table(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ign
     rows += [_seeds_row(what, [r[j] for r in runs], paper) for j, (what, paper) in enumerate(whats)]
     info = {"teacher": teacher.spec.label, "student": hid, "T": s.T, "alpha": s.alpha, "epochs": s.epochs}
     info |= {"train_size": s.train_size or len(data.train_y), "seeds": s.seeds, "batch": s.batch_size}
+    info["seconds per seed"] = seconds
+    if s.consistent:
+        info["seconds for the teacher's logits of all 25 shifts"] = shift_seconds
     notes = []
     if s.consistent:
         notes.append(

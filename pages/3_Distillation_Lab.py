@@ -150,6 +150,8 @@ else:
         teacher = load_teacher_cached(str(teacher_path), mtime, device)
     except ValueError as e:
         st.error(f"The cached teacher cannot be used: {e}")
+        if teacher_path.suffix == ".safetensors":  # the shipped file belongs to the installation
+            st.stop()
         if st.button("Retrain it"):  # keep the bad file for inspection, out of the way
             teacher_path.replace(teacher_path.with_suffix(".rejected"))
             st.rerun()

@@ -201,7 +201,7 @@ def _teacher_choices(folder: str | None, listing: tuple) -> dict[str, str]:
 
 
 @st.cache_resource(max_entries=2)
-def _shipped_problem(path: str, mtime: float) -> str | None:
+def _shipped_problem(path: str, mtimes: tuple) -> str | None:
     from kdviz.shipped import load_shipped
     from kdviz.teacher import CheckpointError
 
@@ -214,13 +214,13 @@ def _shipped_problem(path: str, mtime: float) -> str | None:
 
 def shipped_problem() -> str | None:
     """Why the shipped paper teacher cannot be used, or None when it can."""
-    from kdviz.shipped import WEIGHTS
+    from kdviz.shipped import WEIGHTS, card_path
 
     try:
-        mtime = WEIGHTS.stat().st_mtime
+        mtimes = (WEIGHTS.stat().st_mtime, card_path(WEIGHTS).stat().st_mtime)
     except OSError:
-        return f"the shipped teacher {WEIGHTS.name} is missing from this installation"
-    return _shipped_problem(str(WEIGHTS), mtime)
+        return f"the shipped teacher {WEIGHTS.name} or its card is missing from this installation"
+    return _shipped_problem(str(WEIGHTS), mtimes)
 
 
 def shipped_notice() -> None:

@@ -121,9 +121,40 @@ def test_page_runs_the_tiny_preset_and_shows_results(page_env):
     assert at.success, "timed out"
     tables = [t.value for t in at.dataframe]
     assert len(tables) == 2 and list(tables[0].columns) == ["what", "this run", "paper"]
-    assert tables[0]["paper"].tolist() == ["67", "146", "74"]
+    assert tables[0]["paper"].tolist() == ["67", "146", "74", "", ""]
+    assert tables[0]["what"].str.startswith("beyond the paper").tolist() == [False] * 3 + [True] * 2
+    assert any("The paper's effect" in m.value for m in at.markdown)
+    assert any("every second of the run" in s.value for s in at.success)
     assert any("Seed 0" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 1  # the bias sweep
+
+
+def test_settings_table_is_readable():
+    table = E.settings_table(E.QUICK)
+    assert list(table.columns) == ["setting", "value"]
+    values = dict(zip(table["setting"], table["value"]))
+    assert values["teacher"] == "the paper teacher shipped with kdviz"
+    assert values["T sweep: big student"] == "300-300" and values["training images"] == "all"
+    assert not any("(" in v and "=" in v for v in values.values()), "no dataclass reprs"
+
+
+def test_time_estimates_and_their_wording():
+    assert E.estimated_seconds("quick", list(E.EXPERIMENTS), "cuda") is None  # not measured there
+    assert E.estimated_seconds("quick", list(E.EXPERIMENTS), "cpu") < 300
+    assert E.estimated_seconds("full", ["main"], "cpu") > E.estimated_seconds("quick", ["main"], "cpu")
+    assert E.describe_seconds(42) == "42 s" and E.describe_seconds(600) == "10 min"
+    assert E.describe_seconds(7200) == "2 h 0 min"
+
+
+def test_page_warns_before_a_long_run_on_a_cpu(tiny_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
+    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    at = AppTest.from_file(PAGE, default_timeout=30).run()
+    next(s for s in at.selectbox if s.label == "Device").set_value("cpu").run()
+    assert not at.exception and not at.warning
+    assert any("takes about" in c.value for c in at.caption)
+    at.radio[0].set_value("full").run()
+    assert any("takes about" in w.value and "min" in w.value for w in at.warning)
 
 
 def test_page_without_data_explains(tmp_path, monkeypatch):

@@ -46,20 +46,39 @@ def test_per_shift_logits_are_the_teacher_on_the_shifted_images(tiny_data):
     torch.testing.assert_close(looked_up, fn(shifts.translate(x, index, 2)), rtol=1e-5, atol=1e-5)
 
 
-def test_engine_uses_the_logits_of_the_shift_it_drew(tiny_data):
-    """Per-shift logits that are the same for every shift train exactly like plain logits;
-    logits that differ by shift do not."""
-    plain = torch.randn(len(tiny_data.train_y), 10, generator=torch.Generator().manual_seed(0)) * 3
-    same = plain[:, None, :].expand(-1, 25, -1)
-    other = same + torch.randn(same.shape, generator=torch.Generator().manual_seed(1)) * 3
-    cfg = TrainConfig(epochs=1, batch_size=64, jitter=2)
-    weights = []
-    for logits in (plain, same, other):
-        model = StackedMLP((16,), seed=2)
-        run_to_end(train(model, tiny_data, cfg, (4.0,), (1.0,), logits))
-        weights.append(model.weights[0].detach())
-    torch.testing.assert_close(weights[0], weights[1])
-    assert not torch.allclose(weights[0], weights[2])
+def test_engine_uses_the_logits_of_the_shift_it_drew(tiny_data, monkeypatch):
+    """Per-shift 'logits' that spell out (image number, shift number): every step's teacher
+    targets must name the very image and shift the student was shown."""
+    import kdviz.train
+
+    n = len(tiny_data.train_y)
+    table = torch.zeros(n, 25, 10)
+    table[:, :, 0] = torch.arange(n, dtype=torch.float32)[:, None]
+    table[:, :, 1] = torch.arange(25, dtype=torch.float32)[None, :]
+    shown, targets = [], []
+    real_jitter, real_losses = shifts.jitter, kdviz.train.stacked_losses
+
+    def jitter(x, s, g):
+        moved, index = real_jitter(x, s, g)
+        shown.append(moved)
+        return moved, index
+
+    def losses(logits, teacher, *rest):
+        targets.append(teacher.clone())
+        return real_losses(logits, teacher, *rest)
+
+    monkeypatch.setattr(shifts, "jitter", jitter)
+    monkeypatch.setattr(kdviz.train, "stacked_losses", losses)
+    run_to_end(
+        train(
+            StackedMLP((8,)), tiny_data, TrainConfig(epochs=1, batch_size=64, jitter=2), (4.0,), (1.0,), table
+        )
+    )
+    assert len(shown) == len(targets) == -(-n // 64)
+    for images, t in zip(shown, targets):
+        which, shift = t[:, 0].long(), t[:, 1].long()
+        assert torch.equal(images, shifts.translate(tiny_data.train_x[which], shift, 2))
+    assert len(set(torch.cat([t[:, 1] for t in targets]).tolist())) == 25
 
 
 def test_per_shift_logits_need_the_matching_jitter(tiny_data):

@@ -1,4 +1,5 @@
 import io
+import json
 import os
 import pickle
 
@@ -139,8 +140,8 @@ def test_stopped_run_resumes_to_the_same_weights_as_an_unbroken_run(tiny_data, t
 
     epochs_seen = []
 
-    def stop_in_epoch_five():
-        return len(epochs_seen) >= 4  # asked before each batch: stops early in epoch 5
+    def stop_in_epoch_six():
+        return len(epochs_seen) >= 5  # asked before each batch: stops early in epoch 6
 
     def record(ev):
         if ev.kind == "epoch":
@@ -151,10 +152,10 @@ def test_stopped_run_resumes_to_the_same_weights_as_an_unbroken_run(tiny_data, t
         tiny_data,
         tmp_path / "b",
         on_progress=record,
-        should_stop=stop_in_epoch_five,
+        should_stop=stop_in_epoch_six,
         checkpoint_every=2,
     )
-    assert stopped is None and epochs_seen == [1, 2, 3, 4]
+    assert stopped is None and epochs_seen == [1, 2, 3, 4, 5]
     partial = checkpoint_path(spec, tmp_path / "b").with_suffix(".partial.pt")
     assert partial.exists(), "a stopped run leaves its state to resume from"
 
@@ -165,7 +166,7 @@ def test_stopped_run_resumes_to_the_same_weights_as_an_unbroken_run(tiny_data, t
         tmp_path / "b",
         on_progress=lambda ev: ev.kind == "epoch" and resumed_epochs.append(ev.epoch),
     )
-    assert resumed_epochs == [5, 6], "continues after epoch 4 instead of starting over"
+    assert resumed_epochs == [5, 6], "continues from the last save (epoch 4), not from scratch"
     assert not partial.exists()
     assert resumed.test_errors == unbroken.test_errors
     for a, b in zip(resumed.model.state_dict().values(), unbroken.model.state_dict().values()):
@@ -177,3 +178,24 @@ def test_partial_state_of_another_spec_or_damaged_is_ignored(tiny_data, tmp_path
     partial.parent.mkdir(parents=True)
     partial.write_bytes(b"not a checkpoint")
     assert ensure_teacher(SPEC, tiny_data, tmp_path) is not None, "a damaged partial run restarts"
+
+
+def test_a_second_cycle_trains_its_first_cycle_then_continues_from_it(tiny_data, tmp_path):
+    from dataclasses import asdict, replace
+
+    first = replace(SPEC, optimizer="sgd", lr=0.05, epochs=2)
+    second = replace(first, epochs=1, lr=0.01, start_from=first)
+    assert second.key != first.key and second.total_epochs == 3 and "3 epochs" in second.label
+    assert TeacherSpec(**json.loads(json.dumps(asdict(second)))) == second  # as a card stores it
+    epochs = []
+    teacher = ensure_teacher(second, tiny_data, tmp_path, on_progress=lambda ev: epochs.append(ev.epoch))
+    assert checkpoint_path(first, tmp_path).exists(), "the first cycle is trained and cached on the way"
+    base = ensure_teacher(first, tiny_data, tmp_path)
+    scratch = ensure_teacher(replace(second, start_from=None), tiny_data, tmp_path)  # same run, fresh init
+    moved = (teacher.model.weights[0] - base.model.weights[0]).norm()
+    assert 0 < moved < 0.5 * (scratch.model.weights[0] - base.model.weights[0]).norm(), (
+        "it starts from the first cycle"
+    )
+    assert teacher.seconds > base.seconds, "the time counts both cycles"
+    with pytest.raises(ValueError, match="same shape"):
+        replace(second, hidden=(16,))
