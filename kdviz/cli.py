@@ -157,13 +157,7 @@ def cmd_train_teacher(args) -> dict:
     from kdviz.models import parse_hidden
     from kdviz.teacher import PRESETS, ensure_teacher
 
-    spec = PRESETS[args.preset]
-    if spec.start_from is not None and (args.hidden is not None or args.epochs is not None):
-        raise ValueError(f"the {args.preset} preset fixes its shape and schedule: drop --hidden and --epochs")
-    if spec.start_from is not None:
-        spec = replace(spec, seed=args.seed, start_from=replace(spec.start_from, seed=args.seed))
-    else:
-        spec = replace(spec, seed=args.seed)
+    spec = replace(PRESETS[args.preset], seed=args.seed)
     if args.hidden is not None:
         spec = replace(spec, hidden=parse_hidden(args.hidden))
     if args.epochs is not None:

@@ -1,5 +1,4 @@
 import io
-import json
 import os
 import pickle
 
@@ -178,24 +177,3 @@ def test_partial_state_of_another_spec_or_damaged_is_ignored(tiny_data, tmp_path
     partial.parent.mkdir(parents=True)
     partial.write_bytes(b"not a checkpoint")
     assert ensure_teacher(SPEC, tiny_data, tmp_path) is not None, "a damaged partial run restarts"
-
-
-def test_a_second_cycle_trains_its_first_cycle_then_continues_from_it(tiny_data, tmp_path):
-    from dataclasses import asdict, replace
-
-    first = replace(SPEC, optimizer="sgd", lr=0.05, epochs=2)
-    second = replace(first, epochs=1, lr=0.01, start_from=first)
-    assert second.key != first.key and second.total_epochs == 3 and "3 epochs" in second.label
-    assert TeacherSpec(**json.loads(json.dumps(asdict(second)))) == second  # as a card stores it
-    epochs = []
-    teacher = ensure_teacher(second, tiny_data, tmp_path, on_progress=lambda ev: epochs.append(ev.epoch))
-    assert checkpoint_path(first, tmp_path).exists(), "the first cycle is trained and cached on the way"
-    base = ensure_teacher(first, tiny_data, tmp_path)
-    scratch = ensure_teacher(replace(second, start_from=None), tiny_data, tmp_path)  # same run, fresh init
-    moved = (teacher.model.weights[0] - base.model.weights[0]).norm()
-    assert 0 < moved < 0.5 * (scratch.model.weights[0] - base.model.weights[0]).norm(), (
-        "it starts from the first cycle"
-    )
-    assert teacher.seconds > base.seconds, "the time counts both cycles"
-    with pytest.raises(ValueError, match="same shape"):
-        replace(second, hidden=(16,))
