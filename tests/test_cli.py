@@ -103,7 +103,7 @@ def test_reproduce_json_on_tiny_data(tiny_dir, tmp_path):
     res = json.loads(out.stdout)
     assert [e["name"] for e in res["experiments"]] == ["main", "omit3", "matching"]
     main = res["experiments"][0]
-    assert [r["paper"] for r in main["rows"]] == [67, 146, 74] and all(
+    assert [r["paper"] for r in main["rows"]] == [67, 146, 74, None, None] and all(
         r["this run"] >= 0 for r in main["rows"]
     )
     assert res["experiments"][1]["curve"] and "seconds" in main

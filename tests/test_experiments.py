@@ -119,8 +119,9 @@ def test_page_runs_the_tiny_preset_and_shows_results(page_env):
             break
         time.sleep(0.3)
     assert at.success, "timed out"
-    tables = [t.value for t in at.dataframe]
-    assert len(tables) == 2 and list(tables[0].columns) == ["what", "this run", "paper"]
+    settings, *tables = [t.value for t in at.dataframe]  # the preset's settings, then one per result
+    assert list(settings.columns) == ["setting", "value"]
+    assert len(tables) == 2 and list(tables[0].columns) == ["what", "this run", "paper", "per seed"]
     assert tables[0]["paper"].tolist() == ["67", "146", "74", "", ""]
     assert tables[0]["what"].str.startswith("beyond the paper").tolist() == [False] * 3 + [True] * 2
     assert any("The paper's effect" in m.value for m in at.markdown)
