@@ -91,7 +91,9 @@ def show(r: Result) -> None:
     left, right = st.columns([3, 2])
     left.dataframe(table, width="stretch", hide_index=True)
     for check in r.checks:
-        left.markdown(f"{'✅' if check['holds'] else '❌'} The paper's effect: {check['effect']}.")
+        # Streamlit's bundled icons: emoji need a font that classroom machines may lack
+        icon = ":material/check_circle: Shown" if check["holds"] else ":material/cancel: Not shown"
+        left.markdown(f"{icon}: the paper's effect that {check['effect']}.")
     for note in r.notes:
         left.caption(note)
     settings_text = ", ".join(f"{k} {v}" for k, v in r.settings.items())

@@ -124,7 +124,7 @@ def test_page_runs_the_tiny_preset_and_shows_results(page_env):
     assert len(tables) == 2 and list(tables[0].columns) == ["what", "this run", "paper", "per seed"]
     assert tables[0]["paper"].tolist() == ["67", "146", "74", "", ""]
     assert tables[0]["what"].str.startswith("beyond the paper").tolist() == [False] * 3 + [True] * 2
-    assert any("The paper's effect" in m.value for m in at.markdown)
+    assert any("the paper's effect that" in m.value for m in at.markdown)
     assert any("every second of the run" in s.value for s in at.success)
     assert any("Seed 0" in c.value for c in at.caption)
     assert len(at.get("plotly_chart")) == 1  # the bias sweep
