@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+from kdviz import settings
+
 EXAMPLES = """examples:
   kdviz app                                   start the web app
   kdviz download                              fetch MNIST once, before class
@@ -152,19 +154,19 @@ def _setup(args):
 
 
 def cmd_train_teacher(args) -> dict:
-    from dataclasses import replace
-
+    from kdviz import runs
     from kdviz.models import parse_hidden
-    from kdviz.teacher import PRESETS, ensure_teacher
 
-    spec = replace(PRESETS[args.preset], seed=args.seed)
+    changes = {"seed": args.seed}
     if args.hidden is not None:
-        spec = replace(spec, hidden=parse_hidden(args.hidden))
+        changes["hidden"] = parse_hidden(args.hidden)
     if args.epochs is not None:
-        spec = replace(spec, epochs=args.epochs)
+        changes["epochs"] = args.epochs
     device, data = _setup(args)
     start = time.perf_counter()
-    teacher = ensure_teacher(spec, data, args.cache_dir, on_progress=Bar("teacher"), retrain=args.retrain)
+    teacher = runs.teacher(
+        data, args.preset, args.cache_dir, on_progress=Bar("teacher"), retrain=args.retrain, **changes
+    )
     if teacher is None:
         raise ValueError("training stopped; run the same command again to continue")
     exported = {}
@@ -179,17 +181,17 @@ def cmd_train_teacher(args) -> dict:
         "test_total": teacher.test_total,
         "seconds": round(time.perf_counter() - start, 2),
         "device": str(device),
-        "teacher": spec.label,
-        "key": spec.key,
+        "teacher": teacher.spec.label,
+        "key": teacher.spec.key,
         "note": teacher.note,
         **exported,
     }
 
 
 def cmd_distill(args) -> dict:
-    from kdviz.distill import DistillConfig, compare_students
-    from kdviz.models import parse_hidden
-    from kdviz.shipped import default_teacher
+    from kdviz import runs
+    from kdviz.distill import DistillConfig
+    from kdviz.models import StackedMLP, parse_hidden
 
     cfg = DistillConfig(
         hidden=parse_hidden(args.student),
@@ -204,30 +206,26 @@ def cmd_distill(args) -> dict:
     )
     device, data = _setup(args)
     start = time.perf_counter()
-    teacher = default_teacher(data, args.cache_dir, on_progress=Bar("teacher"))
+    teacher = runs.default_teacher(data, args.cache_dir, on_progress=Bar("teacher"))
     if teacher.note:
         print(f"kdviz: {teacher.note}", file=sys.stderr)
-    teacher_logits = teacher.logits(data.train_x)
-    students, events = compare_students(data, teacher_logits, cfg)
-    bar, last = Bar("students"), None
-    for ev in events:
-        bar(ev)
-        last = ev if ev.kind == "epoch" else last
+    result = runs.lab(data, teacher.logits(data.train_x), teacher.test_errors, cfg, Bar("students"))
     return {
         "teacher_errors": teacher.test_errors,
-        "scratch_errors": last.test_errors[0],
-        "distilled_errors": last.test_errors[1],
-        "test_total": last.test_total,
+        "labels_only_errors": result.labels_only,
+        "distilled_errors": result.distilled,
+        "test_total": result.last.test_total,
         "seconds": round(time.perf_counter() - start, 2),
-        "student_seconds": round(last.elapsed, 2),
+        "student_seconds": round(result.last.elapsed, 2),
         "device": str(device),
-        "student_parameters": students.parameters_per_model(),
+        "student_parameters": StackedMLP(cfg.hidden).parameters_per_model(),
         "options": {
             "T": cfg.T,
             "alpha": cfg.alpha,
             "epochs": cfg.epochs,
             "student": list(cfg.hidden),
             "train_size": cfg.train_size,
+            "images": result.images,
             "omit": list(cfg.omit),
             "seed": cfg.seed,
             "batch_size": cfg.batch_size,
@@ -238,47 +236,62 @@ def cmd_distill(args) -> dict:
 
 
 def cmd_reproduce(args) -> dict:
-    from dataclasses import replace
+    from kdviz import runs
 
-    from kdviz.experiments import EXPERIMENTS, PRESETS, run_all
-
-    settings = replace(PRESETS[args.preset], seed=args.seed)
-    only = [n.strip() for n in args.only.split(",")] if args.only else None
-    unknown = set(only or ()) - set(EXPERIMENTS)
-    if unknown:
-        raise ValueError(
-            f"unknown experiments: {', '.join(sorted(unknown))}; known: {', '.join(EXPERIMENTS)}"
-        )
+    only = tuple(n.strip() for n in args.only.split(",")) if args.only else tuple(runs.EXPERIMENTS)
+    run = runs.ExperimentsRun(args.preset, only)  # checks the names before any work
     device, data = _setup(args)
-    start, results = time.perf_counter(), []
-    bar = Bar("")
+    bar, shown = Bar(""), []
 
-    def started(name):
-        bar.label = name
-        print(f"-- {name}", file=sys.stderr)
+    def step(run):
+        if run.current and run.current != bar.label:
+            bar.label = run.current
+            print(f"-- {run.current}", file=sys.stderr)
+        for result in run.results[len(shown) :]:
+            shown.append(result)
+            if not args.json:
+                print(f"\n{result.title} ({result.seconds:.0f} s, seed {result.seed})")
+                print(result.table().to_string(index=False))
+                for check in result.checks:
+                    print(f"  [{'yes' if check['holds'] else 'NO '}] {check['effect']}")
+                for note in result.notes:
+                    print(f"  note: {note}")
 
-    for result in run_all(data, settings, args.cache_dir, on_progress=bar, only=only, on_start=started):
-        results.append(result)
-        if not args.json:
-            print(f"\n{result.title} ({result.seconds:.0f} s, seed {result.seed})")
-            print(result.table().to_string(index=False))
-            for check in result.checks:
-                print(f"  [{'yes' if check['holds'] else 'NO '}] {check['effect']}")
-            for note in result.notes:
-                print(f"  note: {note}")
+    runs.experiments(run, data, args.cache_dir, on_progress=bar, on_step=step, seed=args.seed)
     return {
         "preset": args.preset,
         "device": str(device),
-        "seconds": round(time.perf_counter() - start, 1),
-        "experiments": [r.to_dict() for r in results],
+        "seconds": round(run.seconds, 1),
+        "experiments": [r.to_dict() for r in run.results],
     }
 
 
 def cmd_app(args) -> int:
+    """Streamlit in a child process. A SIGTERM or SIGHUP sent to kdviz (a service manager, `kill`)
+    is passed on and kdviz waits for the server to exit, so none is left holding the port."""
+    import signal
+
     from kdviz.serve import APP, app_command
 
     # run from the app's folder so Streamlit reads its .streamlit/config.toml
-    return subprocess.call(app_command(*args.streamlit_args), cwd=APP.parent)
+    proc = subprocess.Popen(app_command(*args.streamlit_args), cwd=APP.parent)
+
+    def forward(signum, _frame):
+        proc.send_signal(signum)
+
+    signals = [getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)]
+    before = {sig: signal.signal(sig, forward) for sig in signals}
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the server too (same process group): let it finish
+        try:
+            return proc.wait(15)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            proc.kill()
+            return 130
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def main(argv=None) -> int:
@@ -290,6 +303,7 @@ def main(argv=None) -> int:
     from kdviz.data import DataError
 
     try:
+        settings.current()  # a malformed KDVIZ_* variable is reported before any work
         if args.command == "app":
             return cmd_app(args)
         if args.command == "download":

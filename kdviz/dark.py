@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from kdviz.temperature import entropy, softmax_t
+from kdviz.temperature import softmax_t
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_UPLOAD_SIDE = 4096
@@ -82,15 +82,6 @@ def top_choices(logits, labels, indices, T: float = 1.0) -> pd.DataFrame:
             "p_second": top.values[:, 1].tolist(),
         }
     )
-
-
-def information_added(probs) -> float:
-    """Bits the soft target carries beyond the label: its Shannon entropy.
-
-    A one-hot label has 0 bits; the uniform distribution over C classes has log2(C) bits
-    (2 bits for 4 classes, 3.32 for the 10 digits).
-    """
-    return float(entropy(probs))
 
 
 def one_hot(label: int, n_classes: int = 10) -> torch.Tensor:

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from kdviz import settings
+
 FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -34,14 +36,12 @@ class MissingDataError(DataError):
 
 def default_cache_dir() -> Path:
     """Where downloads and trained teachers go: $KDVIZ_CACHE_DIR or ~/.cache/kdviz."""
-    env = os.environ.get("KDVIZ_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "kdviz"
+    return settings.current().cache_dir
 
 
 def default_data_dir() -> Path:
     """$KDVIZ_DATA_DIR (e.g. a folder holding the four MNIST files), else the cache dir."""
-    env = os.environ.get("KDVIZ_DATA_DIR")
-    return Path(env).expanduser() if env else default_cache_dir()
+    return settings.current().mnist_dir
 
 
 def _candidates(data_dir: Path, name: str) -> list[Path]:

@@ -35,6 +35,15 @@ class DistillConfig:
         object.__setattr__(self, "omit", tuple(sorted({int(d) for d in self.omit})))
         self.train_config()
 
+    def describe(self) -> str:
+        """E.g. '800-800 students, T = 20, alpha = 0.9, 20 epochs, 1,000 images, no 3s, seed 0'."""
+        images = "all images" if self.train_size is None else f"{self.train_size:,} images"
+        omit = "".join(f", no {d}s" for d in self.omit)
+        return (
+            f"{'-'.join(map(str, self.hidden))} students, T = {self.T:g}, α = {self.alpha:g}, "
+            f"{self.epochs} epochs, {images}{omit}, seed {self.seed}"
+        )
+
     def train_config(self) -> TrainConfig:
         return TrainConfig(
             self.epochs,

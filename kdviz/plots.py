@@ -173,3 +173,29 @@ def grouped_lines(
         values = sorted(df[x].unique())
         xaxis |= dict(tickvals=values, ticktext=[f"{v:g}" for v in values])
     return _figure(lines, title, xaxis=xaxis, yaxis=dict(title=ytitle))
+
+
+def experiment_figure(name: str, curve: pd.DataFrame | None, test_total: int) -> go.Figure | None:
+    """The chart for one experiment's curve (kdviz.experiments), or None when it has none."""
+    if curve is None:
+        return None
+    if name in ("omit3", "only78"):
+        return bias_sweep(curve, test_total)
+    if name == "temperature":
+        return grouped_lines(
+            curve, "T", "errors", "student", "Test errors vs T", "T (log scale)", "test errors", True
+        )
+    if name == "matching":
+        return grouped_lines(
+            curve,
+            "T",
+            "cosine",
+            "student",
+            "Soft-loss gradient vs logit matching",
+            "T (log scale)",
+            "cosine",
+            True,
+        )
+    return grouped_lines(
+        curve, "images", "errors", "student", "Few labels", "labelled images", "test errors", True
+    )

@@ -20,7 +20,7 @@ import torch
 
 from kdviz.data import MNIST, default_cache_dir
 from kdviz.models import StackedMLP, check_hidden, predict_logits
-from kdviz.train import Progress, TrainConfig, train
+from kdviz.train import Progress, TrainConfig, run_to_end, train
 
 FORMAT = "kdviz-teacher"
 VERSION = 1
@@ -258,14 +258,14 @@ def ensure_teacher(
             return load_teacher(path, data.device)
         resume = None if retrain else load_partial(partial, spec, data.device)
         model, events = teacher_training(spec, data, should_stop, resume)
-        last = None
-        for ev in events:
+
+        def report(ev: Progress) -> None:
             on_progress(ev)
-            if ev.kind != "epoch":
-                continue
-            last = ev
-            if ev.epoch < spec.epochs and ev.epoch % max(int(checkpoint_every), 1) == 0:
+            every = max(int(checkpoint_every), 1)
+            if ev.kind == "epoch" and ev.epoch < spec.epochs and ev.epoch % every == 0:
                 save_partial(partial, spec, {**ev.snapshot(), "device": data.device.type})
+
+        last = run_to_end(events, report)
         if last is None or last.epoch < spec.epochs:
             return None
         teacher = Teacher(spec, model.eval(), last.test_errors[0], last.test_total, last.elapsed)

@@ -248,10 +248,17 @@ def _event(kind, epoch, cfg, step, steps, elapsed, means, errors=(), total=0) ->
     return Progress(kind, epoch, int(cfg.epochs), step, steps, elapsed, soft, hard, acc, list(errors), total)
 
 
-def run_to_end(events: Iterator[Progress]) -> Progress | None:
-    """Drain a training generator and return its last epoch event."""
+def run_to_end(
+    events: Iterator[Progress], on_progress: Callable[[Progress], None] | None = None
+) -> Progress | None:
+    """Drain a training generator, handing every event to `on_progress`; the last epoch event.
+
+    The one way every caller (pages' jobs, the CLI, experiments, teachers) runs a training
+    to its end; None when it stopped before the first epoch ended."""
     last = None
     for ev in events:
+        if on_progress is not None:
+            on_progress(ev)
         if ev.kind == "epoch":
             last = ev
     return last

@@ -1,7 +1,6 @@
 """Dark Knowledge: what a trained MNIST teacher says about the wrong classes, at any T."""
 
 import random
-from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -10,16 +9,12 @@ import torch
 
 from kdviz import dark, plots, temperature
 from pages import (
-    cache_dir,
+    choose_teacher,
     data_or_stop,
     device_control,
-    load_teacher_cached,
     parse_t,
     setup_page,
-    shipped_notice,
     t_control,
-    teacher_choices,
-    teacher_logits,
     url_notice,
     url_state,
     write_url,
@@ -48,23 +43,10 @@ url_notice("dark")
 device = device_control()
 data = data_or_stop(device)
 
-shipped_notice()
-choices = teacher_choices(cache_dir())
-if not choices:
-    st.info(
-        "No trained teacher yet. Train one on the [Distillation Lab](Distillation_Lab) page (about 40 s on "
-        "a 2-core CPU, once: it is cached for every later session), then come back here."
-    )
-    st.stop()
-teacher_path = Path(st.selectbox("Teacher", list(choices), format_func=choices.get, key="teacher"))
-mtime = teacher_path.stat().st_mtime
-try:
-    teacher = load_teacher_cached(str(teacher_path), mtime, device)
-except ValueError as e:
-    st.error(f"This teacher cannot be used: {e}. Choose another, or train one on the Distillation Lab page.")
-    st.stop()
+chosen = choose_teacher(device)
+teacher = chosen.teacher
 # The teacher runs once per checkpoint; moving T only re-applies the softmax below.
-logits = teacher_logits(str(teacher_path), mtime, device, "test").detach().cpu()
+logits = chosen.logits(device, "test").detach().cpu()
 labels = data.test_y.cpu()
 n = len(labels)
 ranking = dark.ambiguity_ranking(logits)
@@ -135,15 +117,18 @@ with chart_col:
     bars.update_layout(title=f"Soft targets at T = {T:g} vs T = 1 vs the hard label")
     bars.update_xaxes(type="category", title="digit")
     st.plotly_chart(bars, width="stretch")
-bits_t, bits_one = dark.information_added(q_t), dark.information_added(q_one)
+bits_t, bits_one = temperature.entropy(q_t), temperature.entropy(q_one)
 m1, m2, m3, m4 = st.columns(4)
-m1.metric("one-hot label", "0 bits", help="a label says only which class: no uncertainty, nothing more")
-m2.metric("soft target, T = 1", f"{bits_one:.3f} bits")
-m3.metric(f"soft target, T = {T:g}", f"{bits_t:.3f} bits", f"{bits_t / np.log2(10):.0%} of the 3.32 max")
-m4.metric(f"mass on wrong classes at T = {T:g}", f"{1 - q_t[label]:.3f}", f"{1 - q_one[label]:.2g} at T = 1")
+m1.metric("spread of the one-hot label", "0 bits", help="a label says only which class")
+m2.metric("spread of the soft target, T = 1", f"{bits_one:.3f} bits")
+m3.metric(f"spread of the soft target, T = {T:g}", f"{bits_t:.3f} bits")
+m4.metric(
+    f"mass on wrong classes at T = {T:g}", f"{1 - q_t[label]:.3f}", help=f"{1 - q_one[label]:.2g} at T = 1"
+)
 st.caption(
-    "Bits = the entropy of the soft target: how much of the teacher's spread over the ten digits a "
-    "student sees beyond the label. The one-hot label has none; the uniform distribution has log₂ 10."
+    "Spread = the entropy of the soft target in bits: 0 for the one-hot label, log₂ 10 = 3.32 for a "
+    "uniform guess. More spread is not more knowledge (a uniform target would score highest and teach "
+    "nothing): what teaches is *which* wrong digits get the mass, as the bars show."
 )
 temps = sorted(set(temperature.DOC_TEMPERATURES) | {T})
 curves = plots.curves(temperature.softened_table(z, DIGITS, temps), T, log_y)
@@ -215,7 +200,7 @@ if upload is not None:
         u1.image(dark.upscale(x, 10), width="stretch")
         u1.caption(
             f"As the teacher sees it (28x28, white on black). It says **{int(zu.argmax())}**; "
-            f"{dark.information_added(qu):.3f} bits at T = {T:g}."
+            f"spread {temperature.entropy(qu):.3f} bits at T = {T:g}."
         )
         u2.plotly_chart(
             plots.compare_bars(DIGITS, zu, T, log_y).update_xaxes(type="category", title="digit"),

@@ -1,59 +1,39 @@
 """Distillation Lab: a teacher and two students train live; does listening to the teacher help?"""
 
-import os
-import time
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
-from kdviz import plots
-from kdviz.distill import STUDENTS, DistillConfig, compare_students
-from kdviz.jobs import drain
+from kdviz import plots, runs
+from kdviz.distill import STUDENTS, DistillConfig
 from kdviz.losses import check_alpha
-from kdviz.teacher import TeacherSpec, checkpoint_path, ensure_teacher
+from kdviz.teacher import TeacherSpec, checkpoint_path
 from pages import (
+    TeacherChoice,
+    app_settings,
     cache_dir,
+    choose_teacher,
     data_or_stop,
     device_control,
-    job_queue,
-    load_teacher_cached,
+    parse_choice,
     parse_t,
     progress_line,
+    redraw_once_finished,
+    session_run,
     setup_page,
-    shipped_notice,
+    start_run,
     t_control,
-    teacher_choices,
-    teacher_logits,
     url_notice,
     url_state,
     write_url,
 )
 
-# KDVIZ_CLASSROOM=1: a teacher serving a whole class freezes the heavy options.
-CLASSROOM = os.environ.get("KDVIZ_CLASSROOM", "") not in ("", "0")
-STUDENT_SIZES = (
-    ["300,300", "100,100", "30,30"] if CLASSROOM else ["800,800", "300,300", "100,100", "30,30", "64"]
-)
-TRAIN_SIZES = [300, 1000, 3000] if CLASSROOM else [300, 1000, 3000, 10000, 60000]
-MAX_EPOCHS = 20 if CLASSROOM else 100
-
-
-def parse_choice(options, cast=str):
-    def parse(raw):
-        value = cast(raw)
-        if value not in options:
-            raise ValueError(raw)
-        return value
-
-    return parse
-
-
-def parse_epochs(raw):
-    if not 1 <= int(raw) <= MAX_EPOCHS:
-        raise ValueError(raw)
-    return int(raw)
-
+limits = app_settings().limits
+STUDENT_SIZES = [
+    s
+    for s in ("800,800", "300,300", "100,100", "30,30", "64")
+    if limits.allows_student(tuple(map(int, s.split(","))))
+]
+TRAIN_SIZES = [n for n in (300, 1000, 3000, 10000, 60000) if n <= limits.max_train_size]
 
 setup_page("Distillation Lab")
 st.title("Distillation Lab")
@@ -67,95 +47,67 @@ url_state(
         "student": (STUDENT_SIZES[0], parse_choice(STUDENT_SIZES)),
         "T": (20.0, parse_t),
         "alpha": (0.9, lambda r: round(check_alpha(float(r)), 2)),
-        "epochs": (20, parse_epochs),
+        "epochs": (min(20, limits.max_epochs), parse_choice(range(1, limits.max_epochs + 1), int)),
         "n": (1000, parse_choice(TRAIN_SIZES, int)),
         "omit": ("none", parse_choice(["none", *map(str, range(10))])),
-        "seed": (0, lambda r: int(r) if 0 <= int(r) < 2**31 else int("x")),
+        "seed": (0, parse_choice(range(2**31), int)),
     },
 )
 url_notice("lab")
-if CLASSROOM:
+if app_settings().classroom:
     st.caption(
         "Classroom mode (KDVIZ_CLASSROOM=1): student size, images and epochs are capped so the "
         "server can train for the whole class."
     )
 device = device_control()
 data = data_or_stop(device)
-queue = job_queue()
 
 # --- Teacher -------------------------------------------------------------------------------------
 st.subheader("1. The teacher")
-spec = TeacherSpec()
-path = checkpoint_path(spec, cache_dir())
-shipped_notice()
-choices = teacher_choices(cache_dir())
-choices.setdefault(str(path), f"Quick teacher: {spec.label} (trained here, about 40 s)")
-chosen = st.selectbox("Teacher", list(choices), format_func=choices.get)
-teacher_path = Path(chosen)
-job_key = f"teacher:{teacher_path.name}:{device}"
-
-# A teacher trained into an unwritable cache lives only in memory, in its finished job.
-teacher_job = queue.get(st.session_state.get("teacher_job"))
-unsaved = None
-if not teacher_path.exists() and teacher_job and teacher_job.status == "done" and teacher_job.result:
-    unsaved = teacher_job.result
-
-if not teacher_path.exists() and unsaved is None:
-    st.info(
-        "No trained teacher yet. Training the default one takes about 40 s on a 2-core CPU, once: "
-        "it is cached for every later session."
-    )
-
-    def train_teacher(job):
-        return ensure_teacher(spec, data, cache_dir(), on_progress=job.report, should_stop=job.should_stop)
-
-    if st.button("Train teacher", type="primary", disabled=bool(teacher_job and not teacher_job.finished)):
-        st.session_state["teacher_job"] = queue.submit(job_key, "teacher", train_teacher).id
-        st.rerun()
-
-    @st.fragment(run_every=1.0 if teacher_job and not teacher_job.finished else None)
-    def teacher_progress():
-        job = queue.get(st.session_state.get("teacher_job"))
-        if job is None:
-            return
-        job.touch()
-        if job.status == "failed":
-            st.error(f"Teacher training failed: {job.error}")
-        elif job.status == "stopped":
-            st.warning("Teacher training was stopped before it finished; press Train teacher to start again.")
-        elif job.finished:
-            st.rerun()  # the teacher is ready: draw the rest of the page
-        else:
-            place = queue.position(job)
-            st.progress(
-                job.latest.fraction if job.latest else 0.0,
-                text=(
-                    f"Teacher: waiting, {place - 1} run(s) ahead"
-                    if place
-                    else f"Teacher: {progress_line(job)}"
-                ),
+quick = TeacherSpec()
+quick_path = str(checkpoint_path(quick, cache_dir()))
+chosen = choose_teacher(device, {quick_path: f"Quick teacher: {quick.label} (trained here, about 40 s)"})
+teacher_job = session_run("teacher_job")
+if not isinstance(chosen, TeacherChoice):  # the quick teacher, not trained yet
+    if teacher_job is None or teacher_job.status != "done" or teacher_job.result is None:
+        st.info(
+            "No trained teacher yet. Training the default one takes about 40 s on a 2-core CPU, once: "
+            "it is cached for every later session."
+        )
+        busy = bool(teacher_job and not teacher_job.finished)
+        if st.button("Train teacher", type="primary", disabled=busy):
+            start_run(
+                "teacher_job",
+                device,
+                "teacher",
+                lambda job: runs.teacher(data, "quick", cache_dir(), job.report, job.should_stop),
             )
-            if job.epochs:
-                st.caption(f"Test errors after epoch {job.epochs[-1].epoch}: {job.epochs[-1].test_errors[0]}")
-
-    teacher_progress()
-    st.stop()
-
-if unsaved is not None:
-    teacher, mtime = unsaved, None
-    st.warning(unsaved.note)
-else:
-    mtime = teacher_path.stat().st_mtime
-    try:
-        teacher = load_teacher_cached(str(teacher_path), mtime, device)
-    except ValueError as e:
-        st.error(f"The cached teacher cannot be used: {e}")
-        if teacher_path.suffix == ".safetensors":  # the shipped file belongs to the installation
-            st.stop()
-        if st.button("Retrain it"):  # keep the bad file for inspection, out of the way
-            teacher_path.replace(teacher_path.with_suffix(".rejected"))
             st.rerun()
+
+        @st.fragment(run_every=1.0 if busy else None)
+        def teacher_progress():
+            job = session_run("teacher_job")
+            if job is None:
+                return
+            if job.status == "failed":
+                st.error(f"Teacher training failed: {job.error}")
+            elif job.status == "stopped":
+                st.warning("Teacher training was stopped before it finished; press Train teacher to go on.")
+            elif not job.finished:
+                st.progress(job.latest.fraction if job.latest else 0.0, text=f"Teacher: {progress_line(job)}")
+                if job.epochs:
+                    st.caption(
+                        f"Test errors after epoch {job.epochs[-1].epoch}: {job.epochs[-1].test_errors[0]}"
+                    )
+            redraw_once_finished(job)
+
+        teacher_progress()
         st.stop()
+    # Trained, but the cache could not be written: it lives in its finished job until a restart.
+    teacher, teacher_logits = teacher_job.result, teacher_job.result.logits(data.train_x)
+    st.warning(teacher.note)
+else:
+    teacher, teacher_logits = chosen.teacher, chosen.logits(device, "train")
 st.caption(
     f"{teacher.spec.label}: **{teacher.test_errors} test errors** of {teacher.test_total} "
     f"({100 * (1 - teacher.test_errors / teacher.test_total):.2f}% accuracy), "
@@ -164,34 +116,41 @@ st.caption(
 
 # --- Students ------------------------------------------------------------------------------------
 st.subheader("2. The students")
+job = session_run("lab_job")
+busy = bool(job and not job.finished)  # the inputs stay as the running students' settings
 c1, c2, c3 = st.columns(3)
 with c1:
     student = st.selectbox(
         "Student hidden layers",
         STUDENT_SIZES,
         key="student",
+        disabled=busy,
         format_func=lambda s: s.replace(",", "-") + (" (the paper's)" if s == "800,800" else ""),
     )
     n = st.select_slider(
         "Labelled training images (transfer set)",
         TRAIN_SIZES,
         key="n",
+        disabled=busy,
         help="Few labels is where the teacher's soft targets help most.",
     )
 with c2:
-    T = t_control("T")
+    T = t_control("T", disabled=busy)
     alpha = st.slider(
         "α: how much the student listens to the teacher",
         0.0,
         1.0,
         step=0.05,
         key="alpha",
+        disabled=busy,
         help="0 = labels only, 1 = the teacher's soft targets only",
     )
 with c3:
-    epochs = st.number_input("Epochs", 1, MAX_EPOCHS, key="epochs")
-    omit = st.selectbox("Leave a digit out of the transfer set", ["none", *map(str, range(10))], key="omit")
-    seed = st.number_input("Seed", 0, 2**31 - 1, key="seed")
+    epochs = st.number_input("Epochs", 1, limits.max_epochs, key="epochs", disabled=busy)
+    omit = st.selectbox(
+        "Leave a digit out of the transfer set", ["none", *map(str, range(10))], key="omit", disabled=busy
+    )
+    seed = st.number_input("Seed", 0, 2**31 - 1, key="seed", disabled=busy)
 write_url({"student": student, "T": T, "alpha": alpha, "epochs": epochs, "n": n, "omit": omit, "seed": seed})
 st.latex(
     rf"\mathcal{{L}} = \underbrace{{{alpha:g}}}_{{\alpha}} \cdot \underbrace{{{T:g}^2}}_{{T^2}} \cdot"
@@ -201,6 +160,7 @@ st.latex(
 st.caption(
     "The KL is summed over classes and averaged over the batch ('batchmean'); T² keeps the soft "
     "term's gradients comparable as T changes. The labels-only student uses α = 0."
+    + (" The settings are locked while these students train." if busy else "")
 )
 
 cfg = DistillConfig(
@@ -212,63 +172,39 @@ cfg = DistillConfig(
     train_size=None if n >= len(data.train_y) else n,
     omit=() if omit == "none" else (int(omit),),
 )
-job = queue.get(st.session_state.get("lab_job"))
 b1, b2, _ = st.columns([1, 1, 4])
-if b1.button("Train students", type="primary", disabled=bool(job and not job.finished)):
-    logits = (
-        teacher.logits(data.train_x) if unsaved else teacher_logits(str(teacher_path), mtime, device, "train")
+if b1.button("Train students", type="primary", disabled=busy):
+    start_run(
+        "lab_job",
+        device,
+        "students",
+        lambda job, cfg=cfg, errors=teacher.test_errors: runs.lab(
+            data, teacher_logits, errors, cfg, job.report, job.should_stop
+        ),
+        details=cfg,
     )
-
-    def run(job, cfg=cfg, teacher_errors=teacher.test_errors, images=min(n, len(data.train_y))):
-        _, events = compare_students(data, logits, cfg, should_stop=job.should_stop)
-        last = drain(events, job)
-        return (
-            None
-            if last is None
-            else {"cfg": cfg, "last": last, "teacher_errors": teacher_errors, "images": images}
-        )
-
-    st.session_state["lab_job"] = queue.submit(f"lab:{time.time_ns()}", "students", run).id
-    st.rerun()  # redraw the buttons: Train off, Stop on
-if b2.button("Stop", disabled=not (job and not job.finished)):
-    queue.cancel(job)
+    st.rerun()  # redraw: inputs and Train locked, Stop on
+if b2.button("Stop", disabled=not busy):
+    job.queue.cancel(job)
+    st.rerun()
 
 
 # --- Live results --------------------------------------------------------------------------------
-def summary_row(job) -> dict:
-    cfg, last = job.result["cfg"], job.result["last"]
-    scratch, distilled = last.test_errors
-    return {
-        "student": "-".join(map(str, cfg.hidden)),
-        "T": cfg.T,
-        "alpha": cfg.alpha,
-        "images": job.result["images"],
-        "omit": ",".join(map(str, cfg.omit)) or "-",
-        "seed": cfg.seed,
-        "epochs": f"{last.epoch}/{cfg.epochs}",
-        "teacher errors": job.result["teacher_errors"],
-        "labels-only errors": scratch,
-        "distilled errors": distilled,
-        "gain": scratch - distilled,
-        "seconds": round(last.elapsed, 1),
-        "status": job.status,
-    }
-
-
-@st.fragment(run_every=0.7 if job and not job.finished else None)
+@st.fragment(run_every=0.7 if busy else None)
 def live():
-    job = queue.get(st.session_state.get("lab_job"))
+    job = session_run("lab_job")
     if job is None:
         st.info("Press **Train students** to start. Both students train together, epoch by epoch.")
         return
-    job.touch()
-    place = queue.position(job)
-    if place:
-        st.progress(0.0, text=f"Waiting for the trainer: {place - 1} run(s) ahead of yours")
-    elif not job.finished:
-        st.progress(job.latest.fraction if job.latest else 0.0, text=progress_line(job))
+    if not job.finished:
+        stopping = job.should_stop() and job.status == "running"
+        st.progress(
+            job.latest.fraction if job.latest else 0.0, text="Stopping..." if stopping else progress_line(job)
+        )
     if job.status == "failed":
         st.error(f"Training failed: {job.error}")
+    elif job.status == "stopped" and job.result is None:
+        st.warning("Stopped before the first epoch finished: nothing to compare yet.")
     if job.epochs:
         ep = [e.epoch for e in job.epochs]
         errors = {name: [e.test_errors[i] for e in job.epochs] for i, name in enumerate(STUDENTS)}
@@ -277,6 +213,7 @@ def live():
             "distilled: hard (CE)": [e.hard_loss[1] for e in job.epochs],
             "labels only: hard (CE)": [e.hard_loss[0] for e in job.epochs],
         }
+        st.caption(f"These students: {job.details.describe()}.")
         left, right = st.columns(2)
         left.plotly_chart(
             plots.training_curves(
@@ -291,14 +228,10 @@ def live():
         right.plotly_chart(
             plots.training_curves(ep, losses, "Training loss terms per epoch", "loss"), width="stretch"
         )
-    if job.finished and job.result and st.session_state.get("recorded") != job.id:
+    if job.finished and job.result is not None and st.session_state.get("recorded") != job.id:
         st.session_state["recorded"] = job.id
-        st.session_state.setdefault("history", []).append(summary_row(job))
-        st.rerun()  # redraw the page: buttons enabled, table updated, polling off
-    elif job.finished and not job.result and job.status == "stopped":
-        st.warning("Stopped before the first epoch finished: nothing to compare yet.")
-    elif not job.finished and job.status != "queued" and job._stop.is_set():
-        st.info("Stopping...")
+        st.session_state.setdefault("history", []).append(job.result.row(job.status))
+    redraw_once_finished(job)
 
 
 live()
@@ -306,13 +239,9 @@ live()
 history = st.session_state.get("history", [])
 if history:
     st.subheader("3. Results (this session)")
-    last = history[-1]
-    gain = last["gain"]
-    verdict = f"beat labels alone by {gain}" if gain > 0 else "tied" if gain == 0 else f"lost by {-gain}"
-    st.success(
-        f"The distilled student made **{last['distilled errors']}** test errors, the labels-only student "
-        f"**{last['labels-only errors']}**: distillation {verdict}."
-    )
+    last = session_run("lab_job")
+    if last is not None and last.result is not None:
+        st.success(last.result.verdict())
     df = pd.DataFrame(history)
     df.index = range(1, len(df) + 1)
     st.dataframe(df, width="stretch")

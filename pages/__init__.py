@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import math
 import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
+from kdviz import settings
+from kdviz.jobs import Job, JobQueue
+from kdviz.settings import AppSettings, SettingsError
+from kdviz.teacher import Teacher
 from kdviz.temperature import log_grid
 
 T_OPTIONS = log_grid(0.1, 100.0)
@@ -29,12 +36,24 @@ MENU = (
 
 def setup_page(title: str) -> None:
     st.set_page_config(page_title=f"{title} · kdviz", page_icon="🌡️", layout="wide")
+    app_settings()  # a malformed KDVIZ_* variable stops every page with one clear message
     try:
         for path, label, icon in MENU:
             st.sidebar.page_link(path, label=label, icon=icon)
+        st.sidebar.divider()
     except st.errors.StreamlitAPIException:
-        return  # AppTest runs a page file as its own main script: there is no app to link to
-    st.sidebar.divider()
+        pass  # AppTest runs a page file as its own main script: there is no app to link to
+    with st.sidebar:
+        my_runs()
+
+
+def app_settings() -> AppSettings:
+    """The server's KDVIZ_* settings (kdviz.settings); a malformed one stops the page, saying which."""
+    try:
+        return settings.current()
+    except SettingsError as e:
+        st.error(f"kdviz cannot use its settings: {e}. Fix the variable and restart the app.")
+        st.stop()
 
 
 def nearest_t(value: float) -> float:
@@ -42,12 +61,13 @@ def nearest_t(value: float) -> float:
     return min(T_OPTIONS, key=lambda t: abs(math.log(t) - math.log(value)))
 
 
-def t_control(key: str, label: str = "Temperature T (logarithmic)") -> float:
+def t_control(key: str, label: str = "Temperature T (logarithmic)", disabled: bool = False) -> float:
     """A T control usable over 0.1-100: log-spaced stops, current value shown."""
     return st.select_slider(
         label,
         options=T_OPTIONS,
         key=key,
+        disabled=disabled,
         format_func=lambda t: f"{t:g}",
         help="Stops are spaced logarithmically so T = 1-5, where most of the change happens, "
         "gets as much room as T = 10-100.",
@@ -93,6 +113,18 @@ def write_url(values: dict) -> None:
         st.query_params.update(text)
 
 
+def parse_choice(options, cast=str):
+    """A URL parser accepting only `options` (after `cast`); anything else -> the default."""
+
+    def parse(raw):
+        value = cast(raw)
+        if value not in options:
+            raise ValueError(raw)
+        return value
+
+    return parse
+
+
 def parse_t(raw: str) -> float:
     """A T from a link: a finite number in the control's range (else ValueError -> default)."""
     from kdviz.temperature import check_temperature
@@ -103,8 +135,8 @@ def parse_t(raw: str) -> float:
     return nearest_t(t)
 
 
-def data_dir() -> str | None:
-    return os.environ.get("KDVIZ_DATA_DIR") or None
+def data_dir() -> str:
+    return str(app_settings().mnist_dir)
 
 
 # Core objects shared by every session of this server process.
@@ -140,23 +172,60 @@ def data_or_stop(device: str = "cpu"):
 
 
 @st.cache_resource
-def job_queue():
-    """One queue for the whole server: training runs take turns instead of fighting for cores."""
-    from kdviz.device import pick_device
-    from kdviz.jobs import JobQueue
-
-    on_cpu = pick_device().type == "cpu"
-    running = int(os.environ.get("KDVIZ_MAX_RUNS", "0")) or (1 if on_cpu else 3)
+def job_queue(device: str) -> JobQueue:
+    """One queue per device for the whole server: runs take turns instead of fighting for cores.
+    Sized by the device the run uses (a CPU run on a GPU machine still waits for the CPU)."""
+    on_cpu = device == "cpu"
     if on_cpu:
-        # Training threads run at low priority. With many students (classroom mode) training
-        # also leaves a core to the page reruns: on 2 cores that halves training speed.
+        # Training threads run at low priority; in classroom mode they also leave a core to the
+        # page reruns (on 2 cores that halves training speed).
         import torch
 
-        cores = os.cpu_count() or 2
-        classroom = os.environ.get("KDVIZ_CLASSROOM", "") not in ("", "0")
-        default = max(1, cores - 1) if classroom else cores
-        torch.set_num_threads(int(os.environ.get("KDVIZ_TRAIN_THREADS", "0")) or default)
-    return JobQueue(max_running=running, nice=10 if on_cpu else 0)
+        torch.set_num_threads(app_settings().threads_for(os.cpu_count() or 2))
+    return JobQueue(max_running=app_settings().max_runs_for(device), nice=10 if on_cpu else 0)
+
+
+def start_run(slot: str, device: str, label: str, work, details=None) -> Job:
+    """Queue `work(job)` on the device's queue as this session's run in `slot` (RUN_SLOTS)."""
+    job = job_queue(device).submit(f"{label}:{time.time_ns()}", label, work, details)
+    st.session_state[slot] = (device, job.id)
+    return job
+
+
+def redraw_once_finished(job: Job) -> None:
+    """From a live fragment: when the run has ended (done, stopped or failed), rerun the whole page
+    once, so its buttons and inputs unlock and the polling stops."""
+    if job.finished and st.session_state.get(f"_redrawn_{job.id}") is None:
+        st.session_state[f"_redrawn_{job.id}"] = True
+        st.rerun()
+
+
+def session_run(slot: str) -> Job | None:
+    """This session's latest run in `slot`, if the server still remembers it."""
+    held = st.session_state.get(slot)
+    return job_queue(held[0]).get(held[1]) if held else None
+
+
+def my_runs() -> None:
+    """Keep this browser session's runs alive from any page, and say how they are doing.
+
+    A run stops when nobody has asked about it for a minute (JobQueue.abandon_after): the tab
+    was closed. While the session lives, this fragment asks every few seconds, whichever page
+    is open."""
+    jobs = [j for slot in RUN_SLOTS if (j := session_run(slot)) is not None and not j.finished]
+
+    @st.fragment(run_every=5.0 if jobs else None)
+    def heartbeat():
+        for slot in RUN_SLOTS:
+            job = session_run(slot)
+            if job is not None and not job.finished:
+                job.touch()
+                st.caption(f"Your {job.label} run: {progress_line(job)}")
+
+    heartbeat()
+
+
+RUN_SLOTS = ("teacher_job", "lab_job", "exp_job")
 
 
 @st.cache_resource(max_entries=8)
@@ -178,11 +247,14 @@ def teacher_logits(path: str, mtime: float, device: str, split: str):
     return load_teacher_cached(path, mtime, device).logits(x)
 
 
-def cache_dir() -> str | None:
-    return os.environ.get("KDVIZ_CACHE_DIR") or None
+def cache_dir() -> str:
+    return str(app_settings().cache_dir)
 
 
-def progress_line(job) -> str:
+def progress_line(job: Job) -> str:
+    if job.status == "queued":
+        ahead = job.queue.ahead(job) if job.queue else 0
+        return f"waiting for the trainer: {ahead} run(s) ahead of yours"
     ev = job.latest
     if ev is None:
         return "starting..."
@@ -241,3 +313,49 @@ def teacher_choices(folder: str | None) -> dict[str, str]:
     teachers = checkpoint_path(TeacherSpec(), folder).parent
     files = teachers.glob("teacher-*.pt") if teachers.is_dir() else []
     return shipped | _teacher_choices(folder, tuple(sorted((p.name, p.stat().st_mtime) for p in files)))
+
+
+@dataclass(frozen=True)
+class TeacherChoice:
+    path: Path
+    mtime: float
+    teacher: Teacher
+
+    def logits(self, device: str, split: str):
+        """The teacher's logits for a whole split, computed once per checkpoint (cached)."""
+        return teacher_logits(str(self.path), self.mtime, device, split)
+
+
+def choose_teacher(device: str, trainable: dict[str, str] | None = None) -> TeacherChoice | Path:
+    """The Dark knowledge page's and the Lab's teacher menu: the shipped paper teacher first,
+    then the cached ones, plus `trainable` (path -> label) teachers that may not exist yet.
+
+    Returns the loaded choice, or the chosen path when it is a teacher still to be trained.
+    A teacher that cannot be used stops the page with a message (and, for a cached checkpoint
+    the page could retrain, a button that moves the bad file aside)."""
+    shipped_notice()
+    choices = teacher_choices(cache_dir())
+    for path, label in (trainable or {}).items():
+        choices.setdefault(path, label)
+    if not choices:
+        st.info(
+            "No usable teacher: the shipped one is missing and none was trained here. Train one on the "
+            "[Distillation Lab](Distillation_Lab) page (about 40 s on a 2-core CPU, cached for later)."
+        )
+        st.stop()
+    path = Path(st.selectbox("Teacher", list(choices), format_func=choices.get, key="teacher"))
+    try:
+        mtime = path.stat().st_mtime  # may vanish between the listing and now: another session retrained it
+    except OSError:
+        if trainable and str(path) in trainable:
+            return path
+        st.warning("That teacher was just removed or replaced; choose again.")
+        st.stop()
+    try:
+        return TeacherChoice(path, mtime, load_teacher_cached(str(path), mtime, device))
+    except ValueError as e:
+        st.error(f"This teacher cannot be used: {e}")
+        if trainable and path.suffix == ".pt" and st.button("Retrain it"):
+            path.replace(path.with_suffix(".rejected"))  # kept for inspection, out of the way
+            st.rerun()
+        st.stop()

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -79,7 +80,7 @@ def test_distill_json_on_tiny_data(tiny_dir, tmp_path):
     )
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)
-    for key in ("teacher_errors", "scratch_errors", "distilled_errors", "seconds", "device"):
+    for key in ("teacher_errors", "labels_only_errors", "distilled_errors", "seconds", "device"):
         assert key in res
     assert res["options"]["T"] == 4.0 and res["options"]["omit"] == [3] and res["options"]["student"] == [16]
     assert 0 <= res["distilled_errors"] <= res["test_total"] == 200
@@ -118,12 +119,51 @@ def test_app_passes_streamlit_options_through(monkeypatch):
     import subprocess as sp
 
     calls = []
-    monkeypatch.setattr(sp, "call", lambda cmd, cwd=None: calls.append((cmd, cwd)) or 0)
+
+    class FakeServer:
+        def __init__(self, cmd, cwd=None):
+            calls.append((cmd, cwd))
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(sp, "Popen", FakeServer)
     assert main(["app", "--server.port", "8999", "--server.headless", "true"]) == 0
     cmd, cwd = calls[0]
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("app.py")
     assert cmd[5:] == ["--server.port", "8999", "--server.headless", "true"]
     assert (cwd / ".streamlit" / "config.toml").exists()  # run from the app folder: its config applies
+
+
+@pytest.mark.slow
+def test_sigterm_to_kdviz_app_stops_the_server_and_frees_the_port(tmp_path):
+    import signal
+    import socket
+    import urllib.request
+
+    from kdviz.serve import free_port
+
+    port = free_port()
+    args = ["app", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kdviz", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the app did not start"
+                time.sleep(0.25)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)  # kdviz waits for its server
+        with socket.socket() as s, pytest.raises(OSError):
+            s.connect(("127.0.0.1", port))  # nothing holds the port any more
+    finally:
+        if proc.poll() is None:
+            proc.kill()
 
 
 def test_unknown_option_is_an_error_outside_app(capsys):

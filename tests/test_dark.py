@@ -3,7 +3,6 @@
 import base64
 import io
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -59,13 +58,6 @@ def test_ambiguity_ranking_orders_by_second_choice():
     table = dark.top_choices(z, torch.tensor([0, 1, 0, 2]), [1, 2])
     assert table["first"].tolist() == [0, 0] and table["second"].tolist() == [1, 1]
     np.testing.assert_allclose(table["p_second"], [0.45, 0.3])
-
-
-def test_information_added_in_bits():
-    assert dark.information_added(torch.full((4,), 0.25)) == pytest.approx(2.0)
-    assert dark.information_added(dark.one_hot(3)) == 0.0
-    assert dark.information_added(torch.full((10,), 0.1)) == pytest.approx(math.log2(10))
-    assert dark.information_added([0.5, 0.5, 0.0]) == pytest.approx(1.0)
 
 
 def png(array: np.ndarray, mode: str | None = None) -> bytes:

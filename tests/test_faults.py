@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from kdviz.distill import DistillConfig, compare_students
-from kdviz.jobs import JobQueue, drain
+from kdviz.jobs import JobQueue
+from kdviz.train import run_to_end
 
 
 def rss_mb() -> float:
@@ -23,7 +24,7 @@ def train_and_stop(queue, data, logits, i):
 
     def run(job):
         _, events = compare_students(data, logits, cfg, should_stop=job.should_stop)
-        return drain(events, job)
+        return run_to_end(events, job.report)
 
     job = queue.submit(f"run:{i}", "students", run)
     while job.latest is None and not job.finished:
@@ -57,11 +58,11 @@ def test_closed_tab_stops_the_run_and_the_queue_moves_on(tiny_data):
 
     def run(job):
         _, events = compare_students(tiny_data, logits, cfg, should_stop=job.should_stop)
-        return drain(events, job)
+        return run_to_end(events, job.report)
 
     abandoned = queue.submit("a", "a", run)  # nobody calls touch(): the tab was closed
     waiting = queue.submit("b", "b", lambda job: "ran")
-    assert queue.position(waiting) == 1
+    assert queue.ahead(waiting) == 1  # the abandoned run is ahead of it
     deadline = time.monotonic() + 20
     while not waiting.finished and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -11,7 +11,7 @@ def wait_for(job, timeout=5.0):
     return job.finished
 
 
-def test_runs_one_at_a_time_in_order_and_reports_position():
+def test_runs_one_at_a_time_in_order_and_counts_the_runs_ahead():
     q = JobQueue(max_running=1)
     gate = threading.Event()
     running = []
@@ -26,7 +26,8 @@ def test_runs_one_at_a_time_in_order_and_reports_position():
 
     a, b, c = (q.submit(t, t, work(t)) for t in "abc")
     time.sleep(0.05)
-    assert running == ["a"] and q.position(a) == 0 and q.position(b) == 1 and q.position(c) == 2
+    # b waits behind the running a (not "0 runs ahead"), c behind both
+    assert running == ["a"] and q.ahead(a) == 0 and q.ahead(b) == 1 and q.ahead(c) == 2
     gate.set()
     assert all(wait_for(j) for j in (a, b, c))
     assert running == ["a", "b", "c"] and c.result == "c" and c.status == "done"
@@ -97,3 +98,30 @@ def test_out_of_memory_is_reported_not_hung():
     job = q.submit("big", "big", oom)
     assert wait_for(job) and job.status == "failed"
     assert "Out of memory" in job.error and "smaller" in job.error
+
+
+def test_any_error_fails_the_job_and_the_queue_moves_on():
+    q = JobQueue(max_running=1)
+
+    def bail(job):
+        raise SystemExit(3)  # not an Exception: it used to leave the job "running" for good
+
+    bad = q.submit("bad", "bad", bail)
+    after = q.submit("after", "after", lambda job: "ran")
+    assert wait_for(bad) and wait_for(after)
+    assert bad.status == "failed" and "SystemExit" in bad.error
+    assert after.result == "ran"
+
+
+def test_status_changes_under_the_lock_and_a_finished_job_is_never_handed_back():
+    q = JobQueue(max_running=1)
+    gate = threading.Event()
+    job = q.submit("k", "k", lambda job: gate.wait(5))
+    time.sleep(0.05)
+    with q._lock:  # the job's function returns while the queue is busy
+        gate.set()
+        time.sleep(0.1)
+        assert job.status == "running"  # not "done" while it is still listed as running
+    assert wait_for(job) and job.status == "done"
+    again = q.submit("k", "k", lambda job: "second")
+    assert again is not job and wait_for(again) and again.result == "second"

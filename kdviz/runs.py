@@ -1,0 +1,202 @@
+"""Every kind of run that a page or the CLI starts: a teacher, the Lab's students, the paper's
+experiments. Pages and CLI call these and nothing below them.
+
+Each function takes the data, what to run, `on_progress(Progress)` (one callback for every
+progress report) and `should_stop()` (one flag, polled between batches), checks the server's
+limits (kdviz.settings: classroom mode) before any work, and returns a typed result. A run
+stopped before it had anything to report returns None; an experiments run returns what it
+finished.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from kdviz import settings as app_settings
+from kdviz import shipped
+from kdviz.data import MNIST
+from kdviz.distill import DistillConfig, compare_students
+from kdviz.experiments import EXPERIMENTS, PRESETS, Result, run_all
+from kdviz.settings import Limits
+from kdviz.teacher import PRESETS as TEACHER_PRESETS
+from kdviz.teacher import Teacher, TeacherSpec, ensure_teacher
+from kdviz.train import Progress, run_to_end, transfer_indices
+
+OnProgress = Callable[[Progress], None]
+StopFlag = Callable[[], bool]
+
+
+def _limits(limits: Limits | None) -> Limits:
+    return limits if limits is not None else app_settings.current().limits
+
+
+def _quiet(ev: Progress) -> None:
+    pass
+
+
+def _never() -> bool:
+    return False
+
+
+# --- teachers -------------------------------------------------------------------------------------
+def teacher(
+    data: MNIST,
+    preset: str = "quick",
+    cache_dir=None,
+    on_progress: OnProgress = _quiet,
+    should_stop: StopFlag = _never,
+    retrain: bool = False,
+    limits: Limits | None = None,
+    **changes,
+) -> Teacher | None:
+    """The cached teacher of a preset (kdviz.teacher.PRESETS, with `changes` such as seed or
+    epochs), trained and cached first if needed; None if stopped (a later call resumes)."""
+    if preset not in TEACHER_PRESETS:
+        raise ValueError(f"teacher preset must be one of {', '.join(TEACHER_PRESETS)}, got {preset!r}")
+    _limits(limits).check_preset("teacher", preset)
+    spec: TeacherSpec = replace(TEACHER_PRESETS[preset], **changes)
+    return ensure_teacher(
+        spec, data, cache_dir, on_progress=on_progress, should_stop=should_stop, retrain=retrain
+    )
+
+
+def default_teacher(
+    data: MNIST, cache_dir=None, on_progress: OnProgress = _quiet, should_stop: StopFlag = _never
+) -> Teacher | None:
+    """The shipped paper teacher; if it cannot be used, the quick teacher trained here, its
+    `note` saying why (kdviz.shipped.default_teacher). None if that training was stopped."""
+    return shipped.default_teacher(data, cache_dir, on_progress, should_stop)
+
+
+# --- the Lab: two students -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class LabResult:
+    """Where a Lab run ended: the labels-only student's and the distilled one's test errors."""
+
+    cfg: DistillConfig
+    teacher_errors: int
+    images: int  # in the transfer set: train_size images less any omitted digit
+    last: Progress  # the last finished epoch
+
+    @property
+    def labels_only(self) -> int:
+        return self.last.test_errors[0]
+
+    @property
+    def distilled(self) -> int:
+        return self.last.test_errors[1]
+
+    @property
+    def gain(self) -> int:
+        """Test errors saved by listening to the teacher (negative: distillation lost)."""
+        return self.labels_only - self.distilled
+
+    @property
+    def complete(self) -> bool:
+        return self.last.epoch >= self.cfg.epochs
+
+    def verdict(self) -> str:
+        g = self.gain
+        how = f"beat labels alone by {g}" if g > 0 else "tied" if g == 0 else f"lost by {-g}"
+        return (
+            f"The distilled student made **{self.distilled}** test errors, the labels-only student "
+            f"**{self.labels_only}**: distillation {how}."
+        )
+
+    def row(self, status: str = "done") -> dict:
+        """One line of the Lab's history table (and its CSV)."""
+        cfg = self.cfg
+        return {
+            "student": "-".join(map(str, cfg.hidden)),
+            "T": cfg.T,
+            "alpha": cfg.alpha,
+            "images": self.images,
+            "omit": ",".join(map(str, cfg.omit)) or "-",
+            "seed": cfg.seed,
+            "epochs": f"{self.last.epoch}/{cfg.epochs}",
+            "teacher errors": self.teacher_errors,
+            "labels-only errors": self.labels_only,
+            "distilled errors": self.distilled,
+            "gain": self.gain,
+            "seconds": round(self.last.elapsed, 1),
+            "status": status,
+        }
+
+
+def lab(
+    data: MNIST,
+    teacher_logits: torch.Tensor,  # (N_train, 10): the teacher's, computed once per teacher
+    teacher_errors: int,
+    cfg: DistillConfig,
+    on_progress: OnProgress = _quiet,
+    should_stop: StopFlag = _never,
+    limits: Limits | None = None,
+) -> LabResult | None:
+    """Train a labels-only and a distilled student side by side (kdviz.distill)."""
+    images = len(transfer_indices(data.train_y, cfg.train_size, cfg.omit))
+    _limits(limits).check_students(cfg.hidden, images, cfg.epochs)
+    _, events = compare_students(data, teacher_logits, cfg, should_stop=should_stop)
+    last = run_to_end(events, on_progress)
+    return None if last is None else LabResult(cfg, int(teacher_errors), images, last)
+
+
+# --- the paper's experiments ---------------------------------------------------------------------
+@dataclass
+class ExperimentsRun:
+    """An experiments run as it goes: results arrive one by one (a page shows them live)."""
+
+    preset: str
+    only: tuple[str, ...] = tuple(EXPERIMENTS)
+    results: list[Result] = field(default_factory=list)
+    current: str = ""  # the step running now: "teacher" or an experiment's name
+    seconds: float = 0.0  # all of it: teacher, logits and every experiment
+    finished: bool = False  # every chosen experiment ran (not stopped)
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise ValueError(f"experiments preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        unknown = set(self.only) - set(EXPERIMENTS)
+        if unknown or not self.only:
+            raise ValueError(
+                f"unknown experiments: {', '.join(sorted(unknown)) or 'none chosen'}; "
+                f"known: {', '.join(EXPERIMENTS)}"
+            )
+        self.only = tuple(n for n in EXPERIMENTS if n in self.only)  # the paper's order
+
+    @property
+    def title(self) -> str:
+        """What runs now, in words."""
+        return "teacher" if self.current == "teacher" else EXPERIMENTS.get(self.current, (self.current,))[0]
+
+
+def experiments(
+    run: ExperimentsRun,
+    data: MNIST,
+    cache_dir=None,
+    on_progress: OnProgress = _quiet,
+    should_stop: StopFlag = _never,
+    on_step: Callable[[ExperimentsRun], None] = lambda run: None,
+    limits: Limits | None = None,
+    seed: int = 0,
+) -> ExperimentsRun:
+    """Run the chosen experiments in order into `run`; `on_step(run)` when one starts or ends."""
+    _limits(limits).check_preset("experiments", run.preset)
+    settings = replace(PRESETS[run.preset], seed=seed)
+    began = time.perf_counter()
+
+    def start(name: str) -> None:
+        run.current = name
+        on_step(run)
+
+    for result in run_all(data, settings, cache_dir, on_progress, should_stop, run.only, start):
+        run.results.append(result)
+        run.seconds = time.perf_counter() - began
+        on_step(run)
+    run.seconds = time.perf_counter() - began
+    run.finished = len(run.results) == len(run.only)
+    run.current = ""
+    return run

@@ -1,0 +1,151 @@
+"""Every KDVIZ_* environment variable, parsed in one place into one frozen object.
+
+    KDVIZ_DATA_DIR            folder holding the four MNIST files (default: the cache folder)
+    KDVIZ_CACHE_DIR           downloads and trained teachers (default: ~/.cache/kdviz)
+    KDVIZ_CLASSROOM           1 / true / yes: one server for a whole class, runs capped (CLASSROOM)
+    KDVIZ_MAX_RUNS            trainings at once per device (default: 1 on a CPU, 3 on a GPU)
+    KDVIZ_TRAIN_THREADS       CPU threads for training (default: every core; one fewer in classroom
+                              mode, so page reruns stay quick while a run trains)
+    KDVIZ_EXPERIMENTS_PRESET  the Experiments page's preset when it opens (quick, full or tiny)
+
+A malformed value raises SettingsError naming the variable: the CLI prints it, a page shows it,
+nothing falls back silently. `current()` parses once per distinct environment, so a process
+reads its settings once while a test may still change a variable and see the change.
+
+Classroom limits live here and are enforced where runs start (kdviz.runs), not by hiding
+widgets: with KDVIZ_CLASSROOM=1 no page, link or CLI call gets past them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+PREFIX = "KDVIZ_"
+PRESETS = ("quick", "full", "tiny")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+class SettingsError(ValueError):
+    """A KDVIZ_* variable has a value kdviz cannot use."""
+
+
+class LimitError(ValueError):
+    """A run asks for more than this server allows (classroom mode)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one run may ask for."""
+
+    max_units: int  # per hidden layer of a student
+    max_train_size: int  # labelled images in the transfer set
+    max_epochs: int
+    experiment_presets: tuple[str, ...]
+    teacher_presets: tuple[str, ...]
+    why: str = ""  # said with every refusal
+
+    def allows_student(self, hidden: tuple[int, ...]) -> bool:
+        return all(h <= self.max_units for h in hidden)
+
+    def check_students(self, hidden: tuple[int, ...], train_size: int, epochs: int) -> None:
+        if not self.allows_student(hidden):
+            self._refuse(f"students of at most {self.max_units} units per layer")
+        if train_size > self.max_train_size:
+            self._refuse(f"at most {self.max_train_size:,} training images")
+        if epochs > self.max_epochs:
+            self._refuse(f"at most {self.max_epochs} epochs")
+
+    def check_preset(self, kind: str, preset: str) -> None:
+        allowed = self.experiment_presets if kind == "experiments" else self.teacher_presets
+        if preset not in allowed:
+            self._refuse(f"the {' or '.join(allowed)} {kind} preset{'s' if len(allowed) > 1 else ''}")
+
+    def _refuse(self, what: str) -> None:
+        raise LimitError(f"{self.why}: this server allows {what}.")
+
+
+OPEN = Limits(8192, 60_000, 100, PRESETS, ("quick", "paper"), "no limits")
+# One CPU trains for a whole class, one run at a time: each run must take a minute or two.
+CLASSROOM = Limits(
+    300, 3_000, 20, ("quick", "tiny"), ("quick",), "Classroom mode (KDVIZ_CLASSROOM=1) keeps runs short"
+)
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    data_dir: Path | None  # None: the cache folder (where `kdviz download` puts MNIST)
+    cache_dir: Path
+    classroom: bool
+    max_runs: int | None  # None: by device (see max_runs_for)
+    train_threads: int | None  # None: by mode (see threads_for)
+    experiments_preset: str
+
+    @property
+    def limits(self) -> Limits:
+        return CLASSROOM if self.classroom else OPEN
+
+    @property
+    def mnist_dir(self) -> Path:
+        return self.data_dir or self.cache_dir
+
+    def max_runs_for(self, device_type: str) -> int:
+        """Runs at once on one device: a CPU has the cores for one; a GPU overlaps a few."""
+        return self.max_runs or (1 if device_type == "cpu" else 3)
+
+    def threads_for(self, cores: int) -> int:
+        return self.train_threads or (max(1, cores - 1) if self.classroom else cores)
+
+
+def _whole(name: str, raw: str) -> int | None:
+    if not raw.strip():
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise SettingsError(f"{name} must be a whole number of at least 1, got {raw!r}")
+    return value
+
+
+def _flag(name: str, raw: str) -> bool:
+    text = raw.strip().lower()
+    if text not in _TRUE + _FALSE:
+        raise SettingsError(f"{name} must be 1 or 0 (or true / false), got {raw!r}")
+    return text in _TRUE
+
+
+def _folder(name: str, raw: str) -> Path | None:
+    if not raw.strip():
+        return None
+    path = Path(raw).expanduser()
+    if path.exists() and not path.is_dir():
+        raise SettingsError(f"{name} must be a folder, but {raw!r} is a file")
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def _parse(items: frozenset) -> AppSettings:
+    env = dict(items)
+    get = lambda name: env.get(PREFIX + name, "")  # noqa: E731
+    preset = get("EXPERIMENTS_PRESET").strip().lower() or "quick"
+    if preset not in PRESETS:
+        raise SettingsError(f"KDVIZ_EXPERIMENTS_PRESET must be one of {', '.join(PRESETS)}, got {preset!r}")
+    return AppSettings(
+        data_dir=_folder("KDVIZ_DATA_DIR", get("DATA_DIR")),
+        cache_dir=_folder("KDVIZ_CACHE_DIR", get("CACHE_DIR")) or Path.home() / ".cache" / "kdviz",
+        classroom=_flag("KDVIZ_CLASSROOM", get("CLASSROOM")),
+        max_runs=_whole("KDVIZ_MAX_RUNS", get("MAX_RUNS")),
+        train_threads=_whole("KDVIZ_TRAIN_THREADS", get("TRAIN_THREADS")),
+        experiments_preset=preset,
+    )
+
+
+def current(environ: Mapping[str, str] | None = None) -> AppSettings:
+    """The settings of this environment (os.environ by default); SettingsError if malformed."""
+    environ = os.environ if environ is None else environ
+    return _parse(frozenset((k, v) for k, v in environ.items() if k.startswith(PREFIX)))
