@@ -8,6 +8,7 @@ elementwise, so K stacked students train exactly as K separate ones would.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import torch
@@ -30,8 +31,13 @@ def check_hidden(hidden: Sequence[int]) -> tuple[int, ...]:
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:
-    """'800,800' or '800-800' -> (800, 800)."""
-    parts = [p for p in str(text).replace("-", ",").replace("x", ",").split(",") if p.strip()]
+    """'800,800', '800-800' or '800x800' -> (800, 800); '' -> () (a linear model).
+
+    Every part must be a whole number: '-800' is refused, not read as 800."""
+    text = str(text).strip()
+    parts = re.split(r"\s*[,x-]\s*", text) if text else []
+    if any(not p.isdigit() for p in parts):
+        raise ValueError(f"hidden sizes are whole numbers separated by commas, like 800,800; got {text!r}")
     return check_hidden(parts)
 
 

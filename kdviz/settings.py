@@ -62,7 +62,9 @@ class Limits:
     def check_preset(self, kind: str, preset: str) -> None:
         allowed = self.experiment_presets if kind == "experiments" else self.teacher_presets
         if preset not in allowed:
-            self._refuse(f"the {' or '.join(allowed)} {kind} preset{'s' if len(allowed) > 1 else ''}")
+            self._refuse(
+                f"the {' or '.join(allowed)} {kind} preset{'s' if len(allowed) > 1 else ''}, not {preset}"
+            )
 
     def _refuse(self, what: str) -> None:
         raise LimitError(f"{self.why}: this server allows {what}.")

@@ -62,6 +62,8 @@ class TrainConfig:
             raise ValueError(f"batch size must be 1-65536, got {self.batch_size}")
         if not (self.lr > 0 and self.lr < 10):
             raise ValueError(f"learning rate must be in (0, 10), got {self.lr}")
+        if not (0 <= self.max_norm < float("inf")):  # a negative cap would flip the weights' signs
+            raise ValueError(f"max_norm must be 0 (off) or a positive number, got {self.max_norm}")
         if not 0 <= int(self.jitter) <= 4:
             raise ValueError(f"jitter must be 0-4 pixels, got {self.jitter}")
         if self.train_size is not None and int(self.train_size) < 1:

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from kdviz import plots, temperature
+from kdviz.links import decode_list, encode_list
 from pages import parse_t, setup_page, t_control, url_notice, url_state, write_url
 
 PRESETS = {
@@ -44,7 +45,7 @@ def parse_preset(raw):
 
 
 def parse_list(raw):
-    items = [s.strip() for s in str(raw).split(",")]
+    items = decode_list(raw)
     if len(items) < 2:
         raise ValueError(raw)
     return items
@@ -112,7 +113,7 @@ edited_values = edited["value"].astype(str).tolist()
 custom = names != preset_classes or edited_values != [str(v) for v in preset_values]
 write_url(
     {"T": T, "preset": preset, "mode": mode}
-    | ({"classes": ",".join(names), "values": ",".join(edited_values)} if custom else {})
+    | ({"classes": encode_list(names), "values": encode_list(edited_values)} if custom else {})
 )
 for k in ("classes", "values"):
     if not custom and k in st.query_params:

@@ -178,3 +178,22 @@ def test_result_figures_label_the_values_that_were_run():
     sweep = plots.bias_sweep(curve, 10000)
     assert [list(t.y) for t in sweep.data] == [[20, 10], [8, 1]]
     assert sweep.layout.yaxis.title.text == "test errors (of 10,000)"
+
+
+def test_page_keeps_its_settings_in_the_link(page_env):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params.update({"preset": "quick", "only": "main,omit3"})
+    at.run()
+    assert not at.exception and at.radio[0].value == "quick"
+    assert at.multiselect[0].value == ["main", "omit3"]
+    at.multiselect[0].set_value(["few_labels"]).run()
+    assert at.query_params["only"] in (["few_labels"], "few_labels")
+
+
+def test_classroom_page_offers_no_full_preset(page_env, monkeypatch):
+    monkeypatch.setenv("KDVIZ_CLASSROOM", "1")
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["preset"] = "full"
+    at.run()
+    assert not at.exception and "full" not in at.radio[0].options
+    assert any("link" in w.value for w in at.warning)

@@ -95,3 +95,40 @@ def test_extreme_t_in_a_link_is_refused_with_a_notice(T):
     at = page("pages/1_Temperature.py", T=T)
     assert not at.exception and at.select_slider[0].value == 5.0
     assert any("link" in w.value for w in at.warning)
+
+
+def test_class_names_with_commas_survive_the_link():
+    at = page("pages/1_Temperature.py", classes='["cats, big","dogs"]', values="2,1", mode="logits")
+    assert not at.exception and not at.error
+    assert chart(at, 0)["data"][0]["x"] == ["cats, big", "dogs"]
+
+
+@pytest.mark.parametrize("name", ["pages/1_Temperature.py", "pages/3_Distillation_Lab.py", "app.py"])
+def test_a_malformed_variable_is_one_clear_message_on_every_page(name, monkeypatch):
+    monkeypatch.setenv("KDVIZ_MAX_RUNS", "abc")
+    at = page(name)
+    assert not at.exception
+    assert any("KDVIZ_MAX_RUNS" in e.value for e in at.error)
+
+
+def test_a_run_stays_alive_while_its_session_is_on_another_page():
+    """A run stops only when nobody asks about it for a while (the tab was closed). Any page of
+    the session that started it keeps asking, not only the page that started it."""
+    import threading
+    import time
+
+    from pages import job_queue
+
+    gate = threading.Event()
+    job = job_queue("cpu").submit("heartbeat-test", "students", lambda job: gate.wait(30))
+    try:
+        job._last_seen -= 50  # nearly abandoned (after 60 s)
+        at = AppTest.from_file(str(ROOT / "pages/1_Temperature.py"), default_timeout=60)
+        at.session_state["lab_job"] = ("cpu", job.id)  # this session's run
+        at.run()
+        assert not at.exception
+        assert time.monotonic() - job._last_seen < 5, "the Temperature page kept the run alive"
+        assert any("Your students run" in c.value for c in at.sidebar.caption)
+    finally:
+        job.stop()
+        gate.set()

@@ -117,6 +117,8 @@ def test_jitter_moves_each_image_within_range():
         dict(optimizer="rmsprop"),
         dict(optimizer="adam", warmup=1),
         dict(optimizer="sgd", epochs=2, warmup=2),
+        dict(max_norm=-3.0),  # would flip every weight's sign
+        dict(max_norm=float("nan")),
     ],
 )
 def test_bad_config_raises(bad):
@@ -124,14 +126,16 @@ def test_bad_config_raises(bad):
         TrainConfig(**bad)
 
 
-@pytest.mark.parametrize("text", ["0", "800,0", "10000000", "a,b", "1,1,1,1,1,1,1,1,1"])
+@pytest.mark.parametrize(
+    "text", ["0", "800,0", "10000000", "a,b", "1,1,1,1,1,1,1,1,1", "-800", "800,-800", "800,,800", "8.5"]
+)
 def test_bad_hidden_sizes(text):
     with pytest.raises(ValueError, match="hidden"):
         parse_hidden(text)
 
 
 def test_hidden_sizes_parse():
-    assert parse_hidden("800-800") == parse_hidden("800,800") == (800, 800)
+    assert parse_hidden("800-800") == parse_hidden("800,800") == parse_hidden(" 800 x 800 ") == (800, 800)
     assert StackedMLP(parse_hidden("")).parameters_per_model() == 785 * 10  # a linear model
 
 
