@@ -154,13 +154,3 @@ def download_mnist(root=None) -> Path:
         ) from None
     find_files(root)
     return root
-
-
-def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write a uint8 array as an IDX file (gzip if the name ends in .gz); tests use it."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    magic = 0x00000800 | array.ndim
-    data = struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.tobytes()
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "wb") as f:
-        f.write(data)

@@ -310,13 +310,13 @@ def matching_logits_cosine(student_logits, teacher_logits, Ts: Sequence[float]) 
     z = torch.as_tensor(student_logits, dtype=torch.float64)
     v = torch.as_tensor(teacher_logits, dtype=torch.float64)
     z, v = z - z.mean(-1, keepdim=True), v - v.mean(-1, keepdim=True)
-    mse = z - v  # gradient of 0.5 ||z - v||^2
+    matching_grad = z - v  # the gradient of logit matching, 0.5 ||z - v||^2
     rows = []
     for t in Ts:
         zz = z.clone().requires_grad_(True)
         (g,) = torch.autograd.grad(soft_loss(zz, v, t) * len(z), zz)  # undo batchmean
-        cos = torch.nn.functional.cosine_similarity(g, mse, dim=-1)
-        scale = g.norm(dim=-1) / (mse.norm(dim=-1) / z.shape[-1]).clamp_min(1e-12)
+        cos = torch.nn.functional.cosine_similarity(g, matching_grad, dim=-1)
+        scale = g.norm(dim=-1) / (matching_grad.norm(dim=-1) / z.shape[-1]).clamp_min(1e-12)
         rows.append((float(t), float(cos.mean()), float(cos.min()), float(scale.median())))
     return pd.DataFrame(rows, columns=["T", "cosine", "min_cosine", "scale"])
 

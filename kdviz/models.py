@@ -107,14 +107,6 @@ class StackedMLP(nn.Module):
     def parameters_per_model(self) -> int:
         return sum(p[0].numel() for p in self.parameters())
 
-    def select(self, index: int) -> StackedMLP:
-        """A K = 1 copy of model `index` (e.g. to keep one student)."""
-        one = StackedMLP(self.hidden, 1, self.dropout, self.input_dropout)
-        with torch.no_grad():
-            for dst, src in zip(one.parameters(), self.parameters()):
-                dst.copy_(src[index : index + 1])
-        return one.to(self.weights[0].device)
-
 
 def _dropout(h: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
     if generator is None:

@@ -95,10 +95,6 @@ class LabResult:
         """Test errors saved by listening to the teacher (negative: distillation lost)."""
         return self.labels_only - self.distilled
 
-    @property
-    def complete(self) -> bool:
-        return self.last.epoch >= self.cfg.epochs
-
     def verdict(self) -> str:
         g = self.gain
         how = f"beat labels alone by {g}" if g > 0 else "tied" if g == 0 else f"lost by {-g}"

@@ -161,6 +161,7 @@ def _atomic_write(path: Path, blob, writer: Callable) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_folder(path.parent)  # the rename itself survives a power cut
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -168,6 +169,19 @@ def _atomic_write(path: Path, blob, writer: Callable) -> Path:
             raise CacheError(f"could not save the teacher to {path}: {e.strerror or e}") from None
         raise
     return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a folder: the rename is all we can do there
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def load_teacher(path, device="cpu") -> Teacher:
@@ -199,11 +213,23 @@ def load_teacher(path, device="cpu") -> Teacher:
     return teacher
 
 
+def checkpoints(cache_dir=None) -> list[tuple[Path, float]]:
+    """(path, mtime) of each finished teacher checkpoint in the cache, newest first. A file that
+    vanishes while we look (another session's "retrain" moved it aside) is left out."""
+    folder = Path(cache_dir or default_cache_dir()) / "teachers"
+    found = []
+    for p in folder.glob("teacher-*.pt"):
+        if p.name.endswith(".partial.pt"):  # an unfinished run, not a teacher
+            continue
+        with contextlib.suppress(OSError):
+            found.append((p, p.stat().st_mtime))
+    return sorted(found, key=lambda pm: pm[1], reverse=True)
+
+
 def cached_teachers(cache_dir=None) -> list[tuple[Path, TeacherSpec | None, str]]:
     """(path, spec or None, description) for each checkpoint in the cache, newest first."""
-    folder = Path(cache_dir or default_cache_dir()) / "teachers"
     out = []
-    for p in sorted(folder.glob("teacher-*.pt"), key=lambda p: p.stat().st_mtime, reverse=True):
+    for p, _ in checkpoints(cache_dir):
         try:
             t = load_teacher(p)
             out.append((p, t.spec, f"{t.spec.label}: {t.test_errors} test errors"))

@@ -45,12 +45,6 @@ def softmax_t(logits, T) -> torch.Tensor:
     return torch.softmax(z / T, dim=-1)
 
 
-def log_softmax_t(logits, T) -> torch.Tensor:
-    """log q(T), computed without taking the log of a rounded-to-zero probability."""
-    T = check_temperature(T)
-    return torch.log_softmax(as_logits(logits) / T, dim=-1)
-
-
 def entropy(probs, base: float = 2.0) -> torch.Tensor:
     """Shannon entropy along the last axis (bits by default); 0 * log 0 counts as 0."""
     p = as_logits(probs)

@@ -220,7 +220,7 @@ def my_runs() -> None:
             job = session_run(slot)
             if job is not None and not job.finished:
                 job.touch()
-                st.caption(f"Your {job.label} run: {progress_line(job)}")
+                st.caption(f"Your {job.label}: {progress_line(job)}")
 
     heartbeat()
 
@@ -307,12 +307,10 @@ def teacher_choices(folder: str | None) -> dict[str, str]:
     """Usable teachers (path -> description): the shipped paper teacher first, then the cache's.
     Cached by the folder's listing, so checkpoints are opened only when a file appears or changes."""
     from kdviz.shipped import WEIGHTS
-    from kdviz.teacher import TeacherSpec, checkpoint_path
+    from kdviz.teacher import checkpoints
 
     shipped = {} if shipped_problem() else {str(WEIGHTS): "Paper teacher, shipped with kdviz (1200-1200)"}
-    teachers = checkpoint_path(TeacherSpec(), folder).parent
-    files = teachers.glob("teacher-*.pt") if teachers.is_dir() else []
-    return shipped | _teacher_choices(folder, tuple(sorted((p.name, p.stat().st_mtime) for p in files)))
+    return shipped | _teacher_choices(folder, tuple((p.name, mtime) for p, mtime in checkpoints(folder)))
 
 
 @dataclass(frozen=True)

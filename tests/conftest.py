@@ -1,16 +1,28 @@
 """Shared fixtures: tiny MNIST-format data the tests write themselves, and the real set if present."""
 
+import gzip
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kdviz.data import FILES, load_mnist, write_idx
+from kdviz.data import FILES, load_mnist
 
 REAL_MNIST = Path(
     os.environ.get("KDVIZ_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared/data/mnist"
 )
+
+
+def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file (gzip if the name ends in .gz)"""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    magic = 0x00000800 | array.ndim
+    data = struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.tobytes()
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(data)
 
 
 def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

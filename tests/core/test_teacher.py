@@ -177,3 +177,34 @@ def test_partial_state_of_another_spec_or_damaged_is_ignored(tiny_data, tmp_path
     partial.parent.mkdir(parents=True)
     partial.write_bytes(b"not a checkpoint")
     assert ensure_teacher(SPEC, tiny_data, tmp_path) is not None, "a damaged partial run restarts"
+
+
+def test_cache_files_are_readable_by_other_accounts_and_partials_are_not_teachers(tiny_data, tmp_path):
+    import stat
+
+    from kdviz.teacher import checkpoints, save_partial
+
+    ensure_teacher(SPEC, tiny_data, tmp_path)
+    path = checkpoint_path(SPEC, tmp_path)
+    # mkstemp creates 0600 files: a cache shared by two accounts read "not a readable checkpoint"
+    assert stat.S_IMODE(path.stat().st_mode) & 0o044 == 0o044
+    save_partial(path.with_name("teacher-other.partial.pt"), SPEC, {"epoch": 1})
+    assert [p for p, _ in checkpoints(tmp_path)] == [path]
+
+
+def test_listing_survives_a_file_vanishing_during_the_scan(tiny_data, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from kdviz.teacher import checkpoints
+
+    ensure_teacher(SPEC, tiny_data, tmp_path)
+    path = checkpoint_path(SPEC, tmp_path)
+    real_stat = Path.stat
+
+    def racing_stat(self, *a, **k):
+        if self == path:  # another session's "Retrain it" renamed it after the listing
+            raise FileNotFoundError(self)
+        return real_stat(self, *a, **k)
+
+    monkeypatch.setattr(Path, "stat", racing_stat)
+    assert checkpoints(tmp_path) == []

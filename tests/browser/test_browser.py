@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = os.environ.get("KDVIZ_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -171,6 +171,33 @@ def test_lab_train_watch_stop_retrain(server, browser):
     header = rows[0].split(",")
     assert {r.split(",")[header.index("images")] for r in rows[1:]} == {"3000"}  # the server's 3,000
     page.close()
+
+
+def test_lab_run_states_across_two_sessions(server, browser):
+    """What a second student at the same server sees: its place in the queue, a Stop that frees
+    the page at once, and the first session's settings locked while its students train."""
+    link = server + "/Distillation_Lab?student=800,800&epochs=100&n=60000"
+    first = browser.new_page(viewport={"width": 1400, "height": 1600})
+    first.goto(link)
+    first.get_by_role("button", name="Train students").click()
+    first.wait_for_function(f"{LAB_EPOCHS} >= 1", timeout=60000)
+    first.get_by_text("The settings are locked while these students train").wait_for(timeout=10000)
+    first.get_by_text("These students: 800-800 students, T = 20, α = 0.9").wait_for(timeout=10000)
+
+    second = browser.new_page(viewport={"width": 1400, "height": 1600})
+    second.goto(link)
+    second.get_by_role("button", name="Train students").click()
+    second.get_by_test_id("stProgress").get_by_text("1 run(s) ahead of yours").wait_for(timeout=15000)
+    second.screenshot(path=str(ARTIFACTS / "lab-queued.png"), full_page=True)
+    second.get_by_role("button", name="Stop").click()  # before its first epoch
+    train = second.get_by_role("button", name="Train students")
+    train.and_(second.locator(":enabled")).wait_for(timeout=10000)  # unlocked with one press
+    assert second.get_by_role("button", name="Stop").is_disabled()
+    second.close()
+
+    first.get_by_role("button", name="Stop").click()
+    first.get_by_text("The distilled student made").wait_for(timeout=30000)
+    first.close()
 
 
 def test_dark_knowledge_page_shows_the_teacher(server, browser):

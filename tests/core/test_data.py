@@ -12,9 +12,8 @@ from kdviz.data import (
     find_files,
     load_mnist,
     read_idx,
-    write_idx,
 )
-from tests.conftest import synthetic_digits, write_synthetic_mnist
+from tests.conftest import synthetic_digits, write_idx, write_synthetic_mnist
 
 
 @pytest.mark.parametrize("gz", [True, False])

@@ -1,19 +1,13 @@
-"""The paper's experiments in a tiny configuration, their pure helpers, and the Experiments page."""
+"""kdviz.experiments: every experiment on tiny data, the pure helpers, tables and estimates."""
 
 import json
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
 
 from kdviz import experiments as E
-
-ROOT = Path(__file__).resolve().parents[1]
-PAGE = str(ROOT / "pages/4_Experiments.py")
 
 
 @pytest.fixture
@@ -98,38 +92,6 @@ def test_matching_logits_cosine_climbs_to_one():
     assert df["cosine"].iloc[-1] > 0.99 and abs(df["scale"].iloc[-1] - 1) < 0.05
 
 
-@pytest.fixture
-def page_env(tiny_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
-    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("KDVIZ_EXPERIMENTS_PRESET", "tiny")
-
-
-def test_page_runs_the_tiny_preset_and_shows_results(page_env):
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
-    assert not at.exception
-    assert at.radio[0].value == "tiny"
-    at.multiselect[0].set_value(["main", "omit3"]).run()
-    next(b for b in at.button if b.label == "Run experiments").click().run()
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        at.run()
-        assert not at.exception, at.exception
-        if at.success:
-            break
-        time.sleep(0.3)
-    assert at.success, "timed out"
-    settings, *tables = [t.value for t in at.dataframe]  # the preset's settings, then one per result
-    assert list(settings.columns) == ["setting", "value"]
-    assert len(tables) == 2 and list(tables[0].columns) == ["what", "this run", "paper", "per seed"]
-    assert tables[0]["paper"].tolist() == ["67", "146", "74", "", ""]
-    assert tables[0]["what"].str.startswith("beyond the paper").tolist() == [False] * 3 + [True] * 2
-    assert any("the paper's effect that" in m.value for m in at.markdown)
-    assert any("every second of the run" in s.value for s in at.success)
-    assert any("Seed 0" in c.value for c in at.caption)
-    assert len(at.get("plotly_chart")) == 1  # the bias sweep
-
-
 def test_settings_table_is_readable():
     table = E.settings_table(E.QUICK)
     assert list(table.columns) == ["setting", "value"]
@@ -147,24 +109,6 @@ def test_time_estimates_and_their_wording():
     assert E.describe_seconds(7200) == "2 h 0 min"
 
 
-def test_page_warns_before_a_long_run_on_a_cpu(tiny_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
-    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    at = AppTest.from_file(PAGE, default_timeout=30).run()
-    next(s for s in at.selectbox if s.label == "Device").set_value("cpu").run()
-    assert not at.exception and not at.warning
-    assert any("takes about" in c.value for c in at.caption)
-    at.radio[0].set_value("full").run()
-    assert any("takes about" in w.value and "min" in w.value for w in at.warning)
-
-
-def test_page_without_data_explains(tmp_path, monkeypatch):
-    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tmp_path / "empty"))
-    at = AppTest.from_file(PAGE, default_timeout=30).run()
-    assert not at.exception
-    assert any("KDVIZ_DATA_DIR" in e.value for e in at.error)
-
-
 def test_result_figures_label_the_values_that_were_run():
     from kdviz import plots
 
@@ -178,22 +122,3 @@ def test_result_figures_label_the_values_that_were_run():
     sweep = plots.bias_sweep(curve, 10000)
     assert [list(t.y) for t in sweep.data] == [[20, 10], [8, 1]]
     assert sweep.layout.yaxis.title.text == "test errors (of 10,000)"
-
-
-def test_page_keeps_its_settings_in_the_link(page_env):
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.query_params.update({"preset": "quick", "only": "main,omit3"})
-    at.run()
-    assert not at.exception and at.radio[0].value == "quick"
-    assert at.multiselect[0].value == ["main", "omit3"]
-    at.multiselect[0].set_value(["few_labels"]).run()
-    assert at.query_params["only"] in (["few_labels"], "few_labels")
-
-
-def test_classroom_page_offers_no_full_preset(page_env, monkeypatch):
-    monkeypatch.setenv("KDVIZ_CLASSROOM", "1")
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.query_params["preset"] = "full"
-    at.run()
-    assert not at.exception and "full" not in at.radio[0].options
-    assert any("link" in w.value for w in at.warning)
