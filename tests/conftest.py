@@ -52,6 +52,14 @@ def tiny_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
+def tiny_env(tiny_dir, tmp_path, monkeypatch) -> Path:
+    """The app's environment for page tests: tiny data, an empty cache (returned)."""
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
+    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
 def tiny_data(tiny_dir):
     return load_mnist(tiny_dir)
 

@@ -15,12 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "pages/2_Dark_Knowledge.py")
 
 
-# --- core --------------------------------------------------------------------------------------------
 @pytest.fixture
-def dark_env(tiny_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
-    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+def dark_env(tiny_env):
+    return tiny_env
 
 
 def heatmap_z(at: AppTest) -> np.ndarray:

@@ -11,9 +11,7 @@ PAGE = str(ROOT / "pages/4_Experiments.py")
 
 
 @pytest.fixture
-def page_env(tiny_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
-    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
+def page_env(tiny_env, monkeypatch):
     monkeypatch.setenv("KDVIZ_EXPERIMENTS_PRESET", "tiny")
 
 

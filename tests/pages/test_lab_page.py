@@ -12,10 +12,8 @@ LAB = str(ROOT / "pages/3_Distillation_Lab.py")
 
 
 @pytest.fixture
-def lab_env(tiny_dir, tmp_path, monkeypatch, no_shipped_teacher):
-    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
-    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+def lab_env(tiny_env, no_shipped_teacher):
+    return tiny_env
 
 
 def button(at, label):
