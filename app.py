@@ -6,7 +6,7 @@ import streamlit as st
 
 from kdviz import __version__
 from kdviz.device import describe
-from pages import setup_page
+from pages.ui.layout import setup_page
 
 setup_page("Home")
 st.title("kdviz: knowledge distillation, live")

@@ -8,7 +8,8 @@ import streamlit as st
 
 from kdviz import plots, temperature
 from kdviz.links import decode_list, encode_list
-from pages import parse_t, setup_page, t_control, url_notice, url_state, write_url
+from pages.ui.layout import setup_page
+from pages.ui.links import parse_t, t_control, url_notice, url_state, write_url
 
 PRESETS = {
     "docs": (

@@ -8,17 +8,9 @@ import streamlit as st
 import torch
 
 from kdviz import dark, plots, temperature
-from pages import (
-    choose_teacher,
-    data_or_stop,
-    device_control,
-    parse_t,
-    setup_page,
-    t_control,
-    url_notice,
-    url_state,
-    write_url,
-)
+from pages.ui.layout import data_or_stop, device_control, setup_page
+from pages.ui.links import parse_t, t_control, url_notice, url_state, write_url
+from pages.ui.teachers import choose_teacher
 
 DIGITS = [str(d) for d in range(10)]
 GALLERY = 10

@@ -7,25 +7,10 @@ from kdviz import plots, runs
 from kdviz.distill import STUDENTS, DistillConfig
 from kdviz.losses import check_alpha
 from kdviz.teacher import TeacherSpec, checkpoint_path
-from pages import (
-    TeacherChoice,
-    app_settings,
-    cache_dir,
-    choose_teacher,
-    data_or_stop,
-    device_control,
-    parse_choice,
-    parse_t,
-    progress_line,
-    redraw_once_finished,
-    session_run,
-    setup_page,
-    start_run,
-    t_control,
-    url_notice,
-    url_state,
-    write_url,
-)
+from pages.ui.layout import app_settings, cache_dir, data_or_stop, device_control, setup_page
+from pages.ui.links import parse_choice, parse_t, t_control, url_notice, url_state, write_url
+from pages.ui.runs import progress_line, redraw_once_finished, session_run, start_run
+from pages.ui.teachers import TeacherChoice, choose_teacher
 
 limits = app_settings().limits
 STUDENT_SIZES = [

@@ -11,21 +11,9 @@ from kdviz.experiments import (
     estimated_seconds,
     settings_table,
 )
-from pages import (
-    app_settings,
-    cache_dir,
-    data_or_stop,
-    device_control,
-    parse_choice,
-    progress_line,
-    redraw_once_finished,
-    session_run,
-    setup_page,
-    start_run,
-    url_notice,
-    url_state,
-    write_url,
-)
+from pages.ui.layout import app_settings, cache_dir, data_or_stop, device_control, setup_page
+from pages.ui.links import parse_choice, url_notice, url_state, write_url
+from pages.ui.runs import progress_line, redraw_once_finished, session_run, start_run
 
 
 def parse_names(raw: str) -> list[str]:

@@ -117,7 +117,7 @@ def test_a_run_stays_alive_while_its_session_is_on_another_page():
     import threading
     import time
 
-    from pages import job_queue
+    from pages.ui.runs import job_queue
 
     gate = threading.Event()
     job = job_queue("cpu").submit("heartbeat-test", "students", lambda job: gate.wait(30))

@@ -1,0 +1,1 @@
+"""Streamlit helpers the pages share (pages/*.py are the pages; this folder is not scanned)."""

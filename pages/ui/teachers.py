@@ -1,0 +1,127 @@
+"""The teacher menu the Dark knowledge page and the Lab share, and the cached teachers and logits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from kdviz.teacher import Teacher
+from pages.ui.layout import cache_dir, data_dir, load_data
+
+
+@st.cache_resource(max_entries=8)
+def load_teacher_cached(path: str, mtime: float, device: str):
+    """A cached checkpoint, or the shipped teacher with its test errors measured on this data."""
+    from kdviz.shipped import load_shipped
+    from kdviz.teacher import load_teacher
+
+    if path.endswith(".safetensors"):
+        return load_shipped(load_data(data_dir(), device), path)
+    return load_teacher(path, device)
+
+
+@st.cache_resource(max_entries=8)
+def teacher_logits(path: str, mtime: float, device: str, split: str):
+    """The frozen teacher's logits for a whole split, computed once per teacher."""
+    data = load_data(data_dir(), device)
+    x = data.train_x if split == "train" else data.test_x
+    return load_teacher_cached(path, mtime, device).logits(x)
+
+
+@st.cache_resource(max_entries=4)
+def _teacher_choices(folder: str | None, listing: tuple) -> dict[str, str]:
+    from kdviz.teacher import TeacherSpec, cached_teachers, checkpoint_path
+
+    default = checkpoint_path(TeacherSpec(), folder)
+    found = {str(p): text for p, spec, text in cached_teachers(folder) if spec is not None}
+    out = {str(default): f"Quick teacher: {found.pop(str(default))}"} if str(default) in found else {}
+    return out | found
+
+
+@st.cache_resource(max_entries=2)
+def _shipped_problem(path: str, mtimes: tuple) -> str | None:
+    from kdviz.shipped import load_shipped
+    from kdviz.teacher import CheckpointError
+
+    try:
+        load_shipped(None, path)  # hash and shapes; the test errors are measured when it is used
+    except CheckpointError as e:
+        return str(e)
+    return None
+
+
+def shipped_problem() -> str | None:
+    """Why the shipped paper teacher cannot be used, or None when it can."""
+    from kdviz.shipped import WEIGHTS, card_path
+
+    try:
+        mtimes = (WEIGHTS.stat().st_mtime, card_path(WEIGHTS).stat().st_mtime)
+    except OSError:
+        return f"the shipped teacher {WEIGHTS.name} or its card is missing from this installation"
+    return _shipped_problem(str(WEIGHTS), mtimes)
+
+
+def shipped_notice() -> None:
+    problem = shipped_problem()
+    if problem:
+        st.warning(
+            f"The shipped paper teacher cannot be used: {problem}. A teacher trained here is used instead."
+        )
+
+
+def teacher_choices(folder: str | None) -> dict[str, str]:
+    """Usable teachers (path -> description): the shipped paper teacher first, then the cache's.
+    Cached by the folder's listing, so checkpoints are opened only when a file appears or changes."""
+    from kdviz.shipped import WEIGHTS
+    from kdviz.teacher import checkpoints
+
+    shipped = {} if shipped_problem() else {str(WEIGHTS): "Paper teacher, shipped with kdviz (1200-1200)"}
+    return shipped | _teacher_choices(folder, tuple((p.name, mtime) for p, mtime in checkpoints(folder)))
+
+
+@dataclass(frozen=True)
+class TeacherChoice:
+    path: Path
+    mtime: float
+    teacher: Teacher
+
+    def logits(self, device: str, split: str):
+        """The teacher's logits for a whole split, computed once per checkpoint (cached)."""
+        return teacher_logits(str(self.path), self.mtime, device, split)
+
+
+def choose_teacher(device: str, trainable: dict[str, str] | None = None) -> TeacherChoice | Path:
+    """The Dark knowledge page's and the Lab's teacher menu: the shipped paper teacher first,
+    then the cached ones, plus `trainable` (path -> label) teachers that may not exist yet.
+
+    Returns the loaded choice, or the chosen path when it is a teacher still to be trained.
+    A teacher that cannot be used stops the page with a message (and, for a cached checkpoint
+    the page could retrain, a button that moves the bad file aside)."""
+    shipped_notice()
+    choices = teacher_choices(cache_dir())
+    for path, label in (trainable or {}).items():
+        choices.setdefault(path, label)
+    if not choices:
+        st.info(
+            "No usable teacher: the shipped one is missing and none was trained here. Train one on the "
+            "[Distillation Lab](Distillation_Lab) page (about 40 s on a 2-core CPU, cached for later)."
+        )
+        st.stop()
+    path = Path(st.selectbox("Teacher", list(choices), format_func=choices.get, key="teacher"))
+    try:
+        mtime = path.stat().st_mtime  # may vanish between the listing and now: another session retrained it
+    except OSError:
+        if trainable and str(path) in trainable:
+            return path
+        st.warning("That teacher was just removed or replaced; choose again.")
+        st.stop()
+    try:
+        return TeacherChoice(path, mtime, load_teacher_cached(str(path), mtime, device))
+    except ValueError as e:
+        st.error(f"This teacher cannot be used: {e}")
+        if trainable and path.suffix == ".pt" and st.button("Retrain it"):
+            path.replace(path.with_suffix(".rejected"))  # kept for inspection, out of the way
+            st.rerun()
+        st.stop()
