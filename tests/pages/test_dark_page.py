@@ -54,6 +54,10 @@ def test_page_with_a_teacher_shows_similarity_and_follows_t(dark_env, tiny_dir):
         for c in at.get("plotly_chart")
     )
     assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 10  # the ranked pairs
+    # entropy is named for what it is: a uniform target would score highest and teach nothing
+    labels = [m.label for m in at.metric]
+    assert any(label.startswith("spread of the soft target") for label in labels)
+    assert not any("information" in label for label in labels)
 
     at.number_input[0].set_value(5).run()  # pick a digit by index
     assert not at.exception and any("#5" in s.value for s in at.subheader)

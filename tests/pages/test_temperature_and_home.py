@@ -132,3 +132,11 @@ def test_a_run_stays_alive_while_its_session_is_on_another_page():
     finally:
         job.stop()
         gate.set()
+
+
+def test_each_device_has_its_own_queue_sized_for_it():
+    """A CPU run on a GPU machine waits for the CPU: three CPU trainings at once would thrash."""
+    from pages.ui.runs import job_queue
+
+    assert job_queue("cpu").max_running == 1 and job_queue("cuda").max_running == 3
+    assert job_queue("cpu") is job_queue("cpu") and job_queue("cpu") is not job_queue("cuda")
