@@ -67,6 +67,31 @@ def ambiguity_ranking(logits, k: int | None = None) -> torch.Tensor:
     return order if k is None else order[:k]
 
 
+def showcase_digit(logits, labels, confident: float = 0.99) -> int:
+    """The digit to open on: one the teacher gets right with confidence (p >= `confident` at
+    T = 1), and of those the one whose second choice is strongest, so a higher T lifts a
+    meaningful second choice into view. The most ambiguous digit if none is that sure."""
+    q = softmax_t(torch.as_tensor(logits).detach().cpu(), 1.0)
+    top = q.topk(2, dim=-1)
+    right = (top.indices[:, 0] == torch.as_tensor(labels).cpu()) & (top.values[:, 0] >= confident)
+    if not bool(right.any()):
+        return int(ambiguity_ranking(logits)[0])
+    second = torch.where(right, top.values[:, 1], torch.tensor(-1.0, dtype=q.dtype))
+    return int(second.argmax())
+
+
+def in_class(labels, cls: str) -> list[int]:
+    """Indices of the images of class `cls` ("all": every image)."""
+    labels = torch.as_tensor(labels).cpu()
+    return list(range(len(labels))) if cls == "all" else (labels == int(cls)).nonzero().flatten().tolist()
+
+
+def format_probabilities(*ps: float) -> list[str]:
+    """Probabilities as text with one precision for all, so a smaller one never prints larger
+    (0.4982 and 0.4979, not 0.4982 and "0.5"); below 0.001, scientific (3.2e-05)."""
+    return [f"{p:.4f}" if p >= 1e-3 else f"{p:.1e}" for p in map(float, ps)]
+
+
 def top_choices(logits, labels, indices, T: float = 1.0) -> pd.DataFrame:
     """One row per image: its index, true label, and the teacher's first and second choice at T."""
     idx = torch.as_tensor(indices).long().cpu()

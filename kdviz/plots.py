@@ -36,6 +36,29 @@ def _hlines(lines: dict[str, float]) -> dict:
     return dict(shapes=shapes, annotations=notes)
 
 
+def probability_axis(log_y: bool) -> dict:
+    """A probability axis; on a log scale its labels are powers of ten (10⁻⁴), not SI prefixes
+    ("100µ") that a class reads as micro-something."""
+    if not log_y:
+        return dict(title="probability", type="linear")
+    return dict(title="probability (log scale)", type="log", exponentformat="power", showexponent="all")
+
+
+def class_axis(title: str | None = None) -> dict:
+    """Classes on x: every class labelled (plotly skips every other one of ten by default)."""
+    return dict(type="category", dtick=1, title=title)
+
+
+def spaced_ticks(values: Sequence[float], ratio: float = 1.9) -> list[float]:
+    """The values to label on a log axis: each at least `ratio` times the last labelled one, so
+    labels such as 2 and 3 do not run into each other on a narrow chart."""
+    out: list[float] = []
+    for v in sorted(values):
+        if not out or v >= out[-1] * ratio:
+            out.append(v)
+    return out
+
+
 def compare_bars(classes, logits, T: float, log_y: bool = False) -> go.Figure:
     """The distribution at T beside the original (T = 1)."""
     bars = [
@@ -46,12 +69,13 @@ def compare_bars(classes, logits, T: float, log_y: bool = False) -> go.Figure:
             marker_color=color,
             hovertemplate="%{x}: %{y:.6g}<extra>T = " + f"{t:g}</extra>",
         )
-        for t, color in ((1.0, BLUE), (T, HIGHLIGHT))
+        for t, color in ((1.0, BLUE), (T, HIGHLIGHT))[: 2 if T != 1 else 1]  # at T = 1: one set of bars
     ]
     return _figure(
         bars,
-        f"Softened distribution at T = {T:g} vs the original",
-        yaxis=dict(title="probability", type="log" if log_y else "linear"),
+        f"Softened distribution at T = {T:g} vs the original" if T != 1 else "The distribution at T = 1",
+        xaxis=class_axis(),
+        yaxis=probability_axis(log_y),
         barmode="group",
     )
 
@@ -78,7 +102,8 @@ def curves(table: pd.DataFrame, current_T: float | None = None, log_y: bool = Fa
     return _figure(
         lines,
         "One curve per temperature: higher T, flatter curve",
-        yaxis=dict(title="probability", type="log" if log_y else "linear"),
+        xaxis=class_axis(),
+        yaxis=probability_axis(log_y),
     )
 
 
@@ -170,7 +195,7 @@ def grouped_lines(
     ]
     xaxis = dict(title=xtitle, type="log" if log_x else "linear")
     if log_x:
-        values = sorted(df[x].unique())
+        values = spaced_ticks(df[x].unique())
         xaxis |= dict(tickvals=values, ticktext=[f"{v:g}" for v in values])
     return _figure(lines, title, xaxis=xaxis, yaxis=dict(title=ytitle))
 

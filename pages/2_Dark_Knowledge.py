@@ -56,7 +56,7 @@ with top_right:
 # --- 1. Pick a digit -------------------------------------------------------------------------------
 st.subheader("1. Pick a test digit")
 if not 0 <= st.session_state.get("idx", -1) < n:
-    st.session_state["idx"] = int(ranking[0])
+    st.session_state["idx"] = dark.showcase_digit(logits, labels)
 
 
 def choose(i: int) -> None:
@@ -64,7 +64,7 @@ def choose(i: int) -> None:
 
 
 def choose_random() -> None:
-    choose(random.randrange(n))
+    choose(random.choice(dark.in_class(labels, st.session_state.get("cls", "all"))))
 
 
 st.caption(
@@ -98,22 +98,26 @@ st.subheader(f"2. Test digit #{idx}: a {label}")
 img_col, chart_col = st.columns([1, 2.4])
 with img_col:
     st.image(dark.upscale(data.test_x[idx], 10), width="stretch")
+    p_first, p_second = dark.format_probabilities(q_one[first], q_one[second])
     st.caption(
-        f"Label **{label}**. The teacher says **{first}** ({q_one[first]:.4f}) at T = 1"
+        f"Label **{label}**. The teacher says **{first}** ({p_first}) at T = 1"
         + (", a mistake." if first != label else ".")
-        + f" Second choice: **{second}** ({q_one[second]:.2g})."
+        + f" Second choice: **{second}** ({p_second})."
     )
 with chart_col:
     bars = plots.compare_bars(DIGITS, z, T, log_y)
     bars.add_bar(x=DIGITS, y=dark.one_hot(label).tolist(), name="one-hot label", marker_color=plots.GREY)
-    bars.update_layout(title=f"Soft targets at T = {T:g} vs T = 1 vs the hard label")
-    bars.update_xaxes(type="category", title="digit")
+    at_t = f"T = {T:g} vs T = 1" if T != 1 else "T = 1"
+    bars.update_layout(title=f"Soft targets at {at_t} vs the hard label")
+    bars.update_xaxes(title="digit")
     st.plotly_chart(bars, width="stretch")
 bits_t, bits_one = temperature.entropy(q_t), temperature.entropy(q_one)
-m1, m2, m3, m4 = st.columns(4)
+cols = st.columns(4 if T != 1 else 3)
+m1, m2, m3, m4 = cols[0], cols[1], cols[2] if T != 1 else None, cols[-1]
 m1.metric("spread of the one-hot label", "0 bits", help="a label says only which class")
 m2.metric("spread of the soft target, T = 1", f"{bits_one:.3f} bits")
-m3.metric(f"spread of the soft target, T = {T:g}", f"{bits_t:.3f} bits")
+if m3 is not None:  # at T = 1 it would repeat the metric beside it
+    m3.metric(f"spread of the soft target, T = {T:g}", f"{bits_t:.3f} bits")
 m4.metric(
     f"mass on wrong classes at T = {T:g}", f"{1 - q_t[label]:.3f}", help=f"{1 - q_one[label]:.2g} at T = 1"
 )
@@ -124,7 +128,7 @@ st.caption(
 )
 temps = sorted(set(temperature.DOC_TEMPERATURES) | {T})
 curves = plots.curves(temperature.softened_table(z, DIGITS, temps), T, log_y)
-st.plotly_chart(curves.update_xaxes(type="category", title="digit"), width="stretch")
+st.plotly_chart(curves.update_xaxes(title="digit"), width="stretch")
 
 # --- 3. Class similarity ---------------------------------------------------------------------------
 st.subheader("3. What does the teacher think a 3 resembles?")
@@ -150,8 +154,8 @@ with h1:
             colorbar=dict(title="mean p"),
         )
     )
-    heat.update_xaxes(title="class the teacher gives probability to", type="category")
-    heat.update_yaxes(title="true class", type="category", autorange="reversed")
+    heat.update_xaxes(title="class the teacher gives probability to", type="category", dtick=1)
+    heat.update_yaxes(title="true class", type="category", dtick=1, autorange="reversed")
     heat.update_layout(
         title=f"Class similarity at T = {T:g}", height=520, margin=dict(l=10, r=10, t=50, b=10)
     )
@@ -195,7 +199,7 @@ if upload is not None:
             f"spread {temperature.entropy(qu):.3f} bits at T = {T:g}."
         )
         u2.plotly_chart(
-            plots.compare_bars(DIGITS, zu, T, log_y).update_xaxes(type="category", title="digit"),
+            plots.compare_bars(DIGITS, zu, T, log_y).update_xaxes(title="digit"),
             width="stretch",
         )
 

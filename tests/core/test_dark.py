@@ -93,3 +93,28 @@ def test_bad_uploads_raise_value_error():
     with pytest.raises(ValueError, match="damaged|not an image"):
         noise = np.random.default_rng(0).integers(0, 256, (64, 64), dtype=np.uint8)
         dark.image_from_upload(png(noise)[:500])  # truncated mid-data
+
+
+def test_the_showcase_digit_is_right_confident_and_has_the_strongest_second_choice():
+    logits = torch.tensor(
+        [
+            [0.0, 5.0, 0.0],  # a confident 1, weak second choices
+            [9.0, 4.0, 0.0],  # confident 0, second choice 1 at ~0.0067: the showcase
+            [2.0, 1.9, 0.0],  # a near tie: the most ambiguous, not confident
+            [0.0, 9.0, 3.0],  # confident but wrong (label 2)
+        ]
+    )
+    labels = torch.tensor([1, 0, 0, 2])
+    assert dark.showcase_digit(logits, labels) == 1
+    assert dark.showcase_digit(logits[2:3], labels[2:3]) == 0  # none is sure: the most ambiguous
+
+
+def test_probabilities_share_one_precision():
+    first, second = dark.format_probabilities(0.49826, 0.49791)
+    assert (first, second) == ("0.4983", "0.4979")  # not "0.4983" and "0.5"
+    assert dark.format_probabilities(3.2e-5) == ["3.2e-05"]
+
+
+def test_random_digits_respect_the_class_filter():
+    labels = torch.tensor([1, 7, 7, 3])
+    assert dark.in_class(labels, "7") == [1, 2] and dark.in_class(labels, "all") == [0, 1, 2, 3]

@@ -86,3 +86,18 @@ def test_page_without_data_explains(tmp_path, monkeypatch):
     at = AppTest.from_file(PAGE, default_timeout=30).run()
     assert not at.exception
     assert any("KDVIZ_DATA_DIR" in e.value for e in at.error)
+
+
+def test_random_digit_keeps_to_the_chosen_class_and_t_1_shows_each_number_once(dark_env, tiny_dir):
+    data = load_mnist(tiny_dir)
+    ensure_teacher(TeacherSpec(), data, dark_env)
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params.update({"cls": "7", "T": "1"})
+    at.run()
+    for _ in range(5):
+        next(b for b in at.button if b.label == "Random digit").click().run()
+        assert int(data.test_y[at.session_state["idx"]]) == 7
+    labels = [m.label for m in at.metric]
+    assert len(labels) == len(set(labels)) == 3  # no second "spread ... T = 1"
+    titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+    assert not any("T = 1 vs T = 1" in t for t in titles)

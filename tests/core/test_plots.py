@@ -1,0 +1,35 @@
+"""kdviz.plots: axes a class can read."""
+
+import numpy as np
+
+from kdviz import plots
+from kdviz.temperature import softened_table
+
+
+def test_log_probability_axes_use_powers_of_ten():
+    fig = plots.compare_bars(list("abcd"), np.log([0.9, 0.09, 0.009, 0.001]), 2.0, log_y=True)
+    axis = fig.layout.yaxis
+    assert axis.type == "log" and axis.exponentformat == "power"  # 10⁻⁴, not "100µ"
+    assert plots.compare_bars(list("ab"), [1.0, 0.0], 2.0).layout.yaxis.type == "linear"
+
+
+def test_every_class_is_labelled():
+    digits = [str(d) for d in range(10)]
+    for fig in (
+        plots.compare_bars(digits, np.zeros(10), 3.0),
+        plots.curves(softened_table(np.zeros(10), digits, [1, 3]), 3.0),
+    ):
+        assert fig.layout.xaxis.type == "category" and fig.layout.xaxis.dtick == 1
+
+
+def test_log_ticks_keep_their_distance():
+    Ts = [0.5, 1, 2, 3, 5, 10, 20, 50, 100, 300]
+    ticks = plots.spaced_ticks(Ts)
+    assert ticks == [0.5, 1, 2, 5, 10, 20, 50, 100, 300]  # 3 sits too close to 2
+    assert all(b / a >= 1.9 for a, b in zip(ticks, ticks[1:]))
+
+
+def test_at_t_1_the_bars_are_not_doubled():
+    fig = plots.compare_bars(list("abc"), [1.0, 0.0, -1.0], 1.0)
+    assert [b.name for b in fig.data] == ["T = 1"] and "vs" not in fig.layout.title.text
+    assert [b.name for b in plots.compare_bars(list("abc"), [1.0, 0.0, -1.0], 4.0).data] == ["T = 1", "T = 4"]
