@@ -77,12 +77,20 @@ def probs_to_logits(probs) -> torch.Tensor:
     return torch.log(p / total)
 
 
+def is_blank(v) -> bool:
+    return (
+        v is None or (isinstance(v, float) and math.isnan(v)) or str(v).strip().lower() in ("", "nan", "none")
+    )
+
+
 def parse_distribution(classes, values, mode: str = "probabilities"):
     """Validate a user's table: class names and their probabilities or logits.
 
     Returns (class names, float64 logits). Every problem a person can type raises a
     ValueError whose message says what to fix.
     """
+    rows = [(c, v) for c, v in zip(classes, values) if not (is_blank(c) and is_blank(v))]
+    classes, values = [c for c, _ in rows], [v for _, v in rows]  # a fully empty row is no class
     names = ["" if c is None else str(c).strip() for c in classes]
     if len(names) < 2:
         raise ValueError("add at least two classes: a softmax over one class is always 1")
@@ -112,16 +120,23 @@ def parse_distribution(classes, values, mode: str = "probabilities"):
     return names, probs_to_logits(nums)
 
 
-def formula_terms(logits, T) -> pd.DataFrame:
-    """The numbers inside q_i = exp(z_i/T) / sum_j exp(z_j/T), one row per class.
+def formula_terms(logits, T) -> tuple[pd.DataFrame, float]:
+    """The numbers inside q_i = exp(z_i/T) / sum_j exp(z_j/T), one row per class, and the shift.
 
-    exp is taken of z/T minus its maximum (the factor cancels in the ratio), so huge
-    logits show finite terms.
+    "exp" is exp(z/T) itself, the number a calculator gives, so a student can check the page.
+    Only when that would overflow or vanish (|z/T| > 700 for the largest term) is every exp
+    taken of z/T - shift, shift = the largest z/T: the factor cancels in the ratio, and the
+    page shows it as its own step. Returns (table, shift); shift is 0 when none was needed.
     """
     z = as_logits(logits).double()
     zt = z / check_temperature(T)
-    e = torch.exp(zt - zt.max())
-    return pd.DataFrame({"z": z.tolist(), "z/T": zt.tolist(), "exp": e.tolist(), "q": (e / e.sum()).tolist()})
+    top = float(zt.max())
+    shift = top if abs(top) > 700 else 0.0
+    e = torch.exp(zt - shift)
+    table = pd.DataFrame(
+        {"z": z.tolist(), "z/T": zt.tolist(), "exp": e.tolist(), "q": (e / e.sum()).tolist()}
+    )
+    return table, shift
 
 
 def _softmax_many(z: torch.Tensor, ts: list[float]) -> torch.Tensor:

@@ -110,7 +110,16 @@ except ValueError as e:
     st.error(f"Cannot use this table: {e}.")
     st.stop()
 
-edited_values = edited["value"].astype(str).tolist()
+rows = [
+    (c, v)
+    for c, v in zip(edited["class"], edited["value"])
+    if not (temperature.is_blank(c) and temperature.is_blank(v))
+]
+edited_values = [str(v) for _, v in rows]
+if mode == "probabilities":
+    total = sum(float(v) for v in edited_values)
+    if abs(total - 1) > 1e-9:
+        st.caption(f"The probabilities typed sum to {total:g}, not 1: each is divided by {total:g} first.")
 custom = names != preset_classes or edited_values != [str(v) for v in preset_values]
 write_url(
     {"T": T, "preset": preset, "mode": mode}
@@ -150,18 +159,23 @@ with col2:
 st.subheader("The formula, with your numbers")
 pick = st.selectbox("Class", names, index=min(1, len(names) - 1), key="pick")
 i = names.index(pick)
-terms = temperature.formula_terms(logits, T)
+terms, shift = temperature.formula_terms(logits, T)
 st.latex(rf"q_i = \frac{{\exp(z_i / T)}}{{\sum_j \exp(z_j / T)}}, \qquad T = {T:g}")
+minus = rf" - {shift:.6g}" if shift else ""  # only when exp(z/T) itself overflows
 st.latex(
-    rf"q_{{\text{{{pick}}}}} = \frac{{\exp({terms['z'][i]:.4g} / {T:g})}}{{\sum_j \exp(z_j / {T:g})}}"
+    rf"q_{{\text{{{pick}}}}} = \frac{{\exp({terms['z'][i]:.4g} / {T:g}{minus})}}"
+    rf"{{\sum_j \exp(z_j / {T:g}{minus})}}"
     rf" = \frac{{{terms['exp'][i]:.6g}}}{{{terms['exp'].sum():.6g}}} = {terms['q'][i]:.6g}"
 )
-st.dataframe(terms.assign(**{"class": names}).set_index("class"), width="stretch")
-st.caption(
-    "exp is shown after subtracting the largest z/T from every term: the factor cancels in the "
-    "ratio and keeps huge logits finite. This is how the softmax is computed stably."
+exp_column = f"exp(z/T{minus})"
+st.dataframe(
+    terms.rename(columns={"exp": exp_column}).assign(**{"class": names}).set_index("class"), width="stretch"
 )
-
+if shift:
+    st.caption(
+        f"exp(z/T) would overflow here, so {shift:.6g} (the largest z/T) is subtracted from every z/T "
+        "first: the factor exp(-shift) cancels in the ratio. This is how a softmax is computed stably."
+    )
 st.subheader("Why this matters for distillation")
 st.markdown(
     "- At T = 1 a trained teacher puts almost all its mass on the right class, so the tiny "

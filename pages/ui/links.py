@@ -39,7 +39,7 @@ def url_state(page: str, fields: dict) -> None:
     if st.session_state.get(flag):
         return
     st.session_state[flag] = True
-    bad = []
+    bad, rounded = [], []
     for key, (default, parse) in fields.items():
         raw = st.query_params.get(key)
         value = default
@@ -48,12 +48,20 @@ def url_state(page: str, fields: dict) -> None:
                 value = parse(raw)
             except (TypeError, ValueError):
                 bad.append(key)
+            else:
+                if isinstance(value, float) and f"{value:g}" != f"{float(raw):g}":
+                    rounded.append(f"{key} = {raw} became {value:g}")  # snapped to a control's stop
         st.session_state[key] = value
     if bad:
         st.session_state[f"_url_bad_{page}"] = bad
+    if rounded:
+        st.session_state[f"_url_rounded_{page}"] = rounded
 
 
 def url_notice(page: str) -> None:
+    rounded = st.session_state.pop(f"_url_rounded_{page}", None)
+    if rounded:
+        st.info(f"The link's {'; '.join(rounded)}: the nearest stop of the control.")
     bad = st.session_state.pop(f"_url_bad_{page}", None)
     if bad:
         st.warning(

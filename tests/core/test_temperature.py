@@ -111,10 +111,23 @@ def test_parse_distribution_accepts_logits_and_probabilities():
 
 
 def test_formula_terms_reproduce_q():
-    terms = tp.formula_terms(np.log(DOC_P), 3.0)
+    terms, shift = tp.formula_terms(np.log(DOC_P), 3.0)
     np.testing.assert_allclose(terms["q"], reference(DOC_P, 3.0), rtol=1e-12)
     np.testing.assert_allclose(terms["exp"] / terms["exp"].sum(), terms["q"], rtol=1e-12)
-    assert np.isfinite(tp.formula_terms([1e4, 0.0], 0.1)["exp"]).all()
+    # a calculator's exp(z/T): the page's numbers must be checkable by hand
+    assert shift == 0.0
+    np.testing.assert_allclose(terms["exp"], np.exp(np.log(DOC_P) / 3.0), rtol=1e-12)
+    huge, shift = tp.formula_terms([1e4, 0.0], 0.1)
+    assert shift == 1e5 and np.isfinite(huge["exp"]).all() and huge["q"].tolist() == [1.0, 0.0]
+
+
+def test_a_fully_empty_row_is_ignored_but_a_half_empty_one_is_an_error():
+    names, z = tp.parse_distribution(["a", "b", None], ["1", "2", None], "logits")
+    assert names == ["a", "b"] and z.tolist() == [1.0, 2.0]
+    names, _ = tp.parse_distribution(["a", "b", ""], [0.5, 0.5, float("nan")], "probabilities")
+    assert names == ["a", "b"]
+    with pytest.raises(ValueError, match="name"):
+        tp.parse_distribution(["a", "b", ""], ["1", "2", "3"], "logits")
 
 
 def test_log_grid_spans_and_is_log_spaced():

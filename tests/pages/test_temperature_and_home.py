@@ -140,3 +140,21 @@ def test_each_device_has_its_own_queue_sized_for_it():
 
     assert job_queue("cpu").max_running == 1 and job_queue("cuda").max_running == 3
     assert job_queue("cpu") is job_queue("cpu") and job_queue("cpu") is not job_queue("cuda")
+
+
+def test_a_t_between_stops_says_it_was_rounded():
+    at = page("pages/1_Temperature.py", T="7.3")
+    assert not at.exception and at.select_slider[0].value == 8.0
+    assert any("T = 7.3 became 8" in i.value for i in at.info)
+    assert not page("pages/1_Temperature.py", T="8").info  # a stop is taken as it is
+
+
+def test_the_formula_uses_the_numbers_a_calculator_gives():
+    at = page("pages/1_Temperature.py", T="5")
+    table = at.dataframe[-1].value
+    np.testing.assert_allclose(table["exp(z/T)"], np.exp(np.asarray(table["z"]) / 5), rtol=1e-12)
+
+
+def test_probabilities_that_do_not_sum_to_one_say_so():
+    at = page("pages/1_Temperature.py", classes="a,b,c", values="2,2,1", mode="probabilities")
+    assert not at.exception and any("sum to 5" in c.value for c in at.caption)
