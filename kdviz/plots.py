@@ -143,8 +143,10 @@ def training_curves(
     title: str,
     y: str,
     reference: dict[str, float] | None = None,
+    earlier: dict[str, tuple[Sequence[int], Sequence[float]]] | None = None,
 ) -> go.Figure:
-    """One line per model (e.g. test errors per epoch), optional horizontal references."""
+    """One line per model (e.g. test errors per epoch), optional horizontal references, and
+    `earlier` runs (name -> (epochs, values)) as thin dotted lines to compare against."""
     lines = [
         go.Scatter(
             x=list(epochs),
@@ -155,6 +157,17 @@ def training_curves(
         )
         for i, (name, values) in enumerate(series.items())
     ]
+    lines += [
+        go.Scatter(
+            x=list(xs),
+            y=list(ys),
+            mode="lines",
+            name=name,
+            line=dict(color=COLORS[(len(series) + i) % len(COLORS)], width=1.5, dash="dot"),
+        )
+        for i, (name, (xs, ys)) in enumerate((earlier or {}).items())
+    ]
+    epochs = sorted({*epochs, *(x for xs, _ in (earlier or {}).values() for x in xs)})
     return _figure(
         lines,
         title,

@@ -81,6 +81,7 @@ class LabResult:
     teacher_errors: int
     images: int  # in the transfer set: train_size images less any omitted digit
     last: Progress  # the last finished epoch
+    curve: tuple[tuple[int, int, int], ...] = ()  # (epoch, labels-only errors, distilled errors)
 
     @property
     def labels_only(self) -> int:
@@ -94,6 +95,11 @@ class LabResult:
     def gain(self) -> int:
         """Test errors saved by listening to the teacher (negative: distillation lost)."""
         return self.labels_only - self.distilled
+
+    def label(self, number: int) -> str:
+        """E.g. 'run 2: 800-800, T = 20, α = 0.9', for a menu of earlier runs."""
+        c = self.cfg
+        return f"run {number}: {'-'.join(map(str, c.hidden))}, T = {c.T:g}, α = {c.alpha:g}"
 
     def verdict(self) -> str:
         g = self.gain
@@ -136,8 +142,15 @@ def lab(
     images = len(transfer_indices(data.train_y, cfg.train_size, cfg.omit))
     _limits(limits).check_students(cfg.hidden, images, cfg.epochs)
     _, events = compare_students(data, teacher_logits, cfg, should_stop=should_stop)
-    last = run_to_end(events, on_progress)
-    return None if last is None else LabResult(cfg, int(teacher_errors), images, last)
+    curve = []
+
+    def report(ev: Progress) -> None:
+        if ev.kind == "epoch":
+            curve.append((ev.epoch, *ev.test_errors))
+        on_progress(ev)
+
+    last = run_to_end(events, report)
+    return None if last is None else LabResult(cfg, int(teacher_errors), images, last, tuple(curve))
 
 
 # --- the paper's experiments ---------------------------------------------------------------------

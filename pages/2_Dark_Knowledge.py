@@ -82,10 +82,11 @@ f2.number_input("Test image index", 0, n - 1, key="idx")
 f3.button("Random digit", on_click=choose_random)
 order = ranking if cls == "all" else ranking[labels[ranking] == int(cls)]
 gallery = dark.top_choices(logits, labels, order[:GALLERY])
-for col, row in zip(st.columns(GALLERY), gallery.itertuples()):
-    col.image(dark.upscale(data.test_x[row.index], 3), width="stretch")
-    col.caption(f"a {row.label}; says {row.first} / {row.second} ({row.p_second:.2f})")
-    col.button(f"#{row.index}", key=f"pick_{row.index}", on_click=choose, args=(row.index,))
+for start in range(0, len(gallery), 5):  # rows of five stay readable on a tablet or a 1024 px projector
+    for col, row in zip(st.columns(5), gallery.iloc[start : start + 5].itertuples()):
+        col.image(dark.upscale(data.test_x[row.index], 3), width="stretch")
+        col.caption(f"a {row.label}; says {row.first} / {row.second} ({row.p_second:.2f})")
+        col.button(f"#{row.index}", key=f"pick_{row.index}", on_click=choose, args=(row.index,))
 
 idx = int(st.session_state["idx"])
 write_url({"T": T, "idx": idx, "cls": cls})
@@ -112,8 +113,9 @@ with chart_col:
     bars.update_xaxes(title="digit")
     st.plotly_chart(bars, width="stretch")
 bits_t, bits_one = temperature.entropy(q_t), temperature.entropy(q_one)
-cols = st.columns(4 if T != 1 else 3)
-m1, m2, m3, m4 = cols[0], cols[1], cols[2] if T != 1 else None, cols[-1]
+# two per row: four metrics across a narrow screen cut their numbers short ("1.03...")
+m1, m2 = st.columns(2)
+m3, m4 = st.columns(2) if T != 1 else (None, st.columns(2)[0])
 m1.metric("spread of the one-hot label", "0 bits", help="a label says only which class")
 m2.metric("spread of the soft target, T = 1", f"{bits_one:.3f} bits")
 if m3 is not None:  # at T = 1 it would repeat the metric beside it

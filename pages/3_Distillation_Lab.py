@@ -199,6 +199,24 @@ def live():
             "labels only: hard (CE)": [e.hard_loss[0] for e in job.epochs],
         }
         st.caption(f"These students: {job.details.describe()}.")
+        earlier = [
+            (n, r) for n, (jid, r, _) in enumerate(st.session_state.get("lab_runs", []), 1) if jid != job.id
+        ]
+        shown = (
+            st.multiselect(
+                "Compare with earlier runs of this session",
+                earlier,
+                format_func=lambda nr: nr[1].label(nr[0]),
+                key="overlay",
+                help="Their test errors appear as dotted lines on the left chart.",
+            )
+            if earlier
+            else []
+        )
+        overlay = {}
+        for n, r in shown:
+            overlay[f"run {n}: labels only"] = ([c[0] for c in r.curve], [c[1] for c in r.curve])
+            overlay[f"run {n}: distilled"] = ([c[0] for c in r.curve], [c[2] for c in r.curve])
         left, right = st.columns(2)
         left.plotly_chart(
             plots.training_curves(
@@ -207,27 +225,28 @@ def live():
                 f"Test errors (of {job.epochs[0].test_total:,}) per epoch",
                 "test errors",
                 {"teacher": teacher.test_errors},
+                overlay,
             ),
             width="stretch",
         )
         right.plotly_chart(
             plots.training_curves(ep, losses, "Training loss terms per epoch", "loss"), width="stretch"
         )
-    if job.finished and job.result is not None and st.session_state.get("recorded") != job.id:
-        st.session_state["recorded"] = job.id
-        st.session_state.setdefault("history", []).append(job.result.row(job.status))
+    lab_runs = st.session_state.setdefault("lab_runs", [])  # (job id, LabResult, status), oldest first
+    if job.finished and job.result is not None and all(jid != job.id for jid, _, _ in lab_runs):
+        lab_runs.append((job.id, job.result, job.status))
     redraw_once_finished(job)
 
 
 live()
 
-history = st.session_state.get("history", [])
-if history:
+lab_runs = st.session_state.get("lab_runs", [])
+if lab_runs:
     st.subheader("3. Results (this session)")
     last = session_run("lab_job")
     if last is not None and last.result is not None:
         st.success(last.result.verdict())
-    df = pd.DataFrame(history)
+    df = pd.DataFrame([result.row(status) for _, result, status in lab_runs])
     df.index = range(1, len(df) + 1)
     st.dataframe(df, width="stretch")
     st.download_button(

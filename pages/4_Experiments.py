@@ -62,8 +62,14 @@ preset = c1.radio(
     disabled=busy,
     help="quick: minutes on a CPU; full: paper-like student training over 3 seeds",
 )
-chosen = c2.multiselect(
-    "Experiments", list(EXPERIMENTS), key="only", disabled=busy, format_func=lambda n: EXPERIMENTS[n][0]
+chosen = c2.pills(
+    "Experiments",
+    list(EXPERIMENTS),
+    selection_mode="multi",
+    key="only",
+    disabled=busy,
+    format_func=lambda n: EXPERIMENTS[n][0],
+    help="Each one you pick is highlighted; click to add or remove it.",
 )
 write_url({"preset": preset, "only": ",".join(chosen)})
 with st.expander("Settings of this preset"):

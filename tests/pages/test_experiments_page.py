@@ -19,7 +19,7 @@ def test_page_runs_the_tiny_preset_and_shows_results(page_env):
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     assert not at.exception
     assert at.radio[0].value == "tiny"
-    at.multiselect[0].set_value(["main", "omit3"]).run()
+    at.pills[0].set_value(["main", "omit3"]).run()
     next(b for b in at.button if b.label == "Run experiments").click().run()
     end = time.monotonic() + 60
     while time.monotonic() < end:
@@ -63,8 +63,8 @@ def test_page_keeps_its_settings_in_the_link(page_env):
     at.query_params.update({"preset": "quick", "only": "main,omit3"})
     at.run()
     assert not at.exception and at.radio[0].value == "quick"
-    assert at.multiselect[0].value == ["main", "omit3"]
-    at.multiselect[0].set_value(["few_labels"]).run()
+    assert at.pills[0].value == ["main", "omit3"]
+    at.pills[0].set_value(["few_labels"]).run()
     assert at.query_params["only"] in (["few_labels"], "few_labels")
 
 

@@ -119,3 +119,24 @@ def test_lab_opens_with_the_shipped_teacher_and_its_measured_errors(
     assert not any(b.label == "Train teacher" for b in at.button), "no training step"
     measured = load_shipped(tiny_data).test_errors  # measured on the tiny set, not the card's number
     assert any(f"{measured} test errors" in c.value for c in at.caption)
+
+
+def test_earlier_runs_of_the_session_overlay_the_latest(tiny_env):
+    at = AppTest.from_file(LAB, default_timeout=60)
+    at.query_params.update({"student": "64", "epochs": "2", "n": "300"})
+    at.run()
+    for alpha in (0.9, 0.5):
+        next(s for s in at.slider if s.label.startswith("α")).set_value(alpha).run()
+        button(at, "Train students").click().run()
+        wait_until(
+            at,
+            lambda at, k=alpha: (
+                len(at.dataframe) > 0 and len(at.dataframe[0].value) == (1 if k == 0.9 else 2)
+            ),
+        )
+    assert at.dataframe[0].value["alpha"].tolist() == [0.9, 0.5]  # the history survives both runs
+    overlay = next(m for m in at.multiselect if m.label.startswith("Compare with earlier runs"))
+    assert [o for o in overlay.options] == ["run 1: 64, T = 20, α = 0.9"]
+    overlay.set_value([overlay.options[0]]).run()
+    names = [d["name"] for d in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert names == ["labels only", "distilled", "run 1: labels only", "run 1: distilled"]
