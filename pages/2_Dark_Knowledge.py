@@ -51,7 +51,7 @@ top_left, top_right = st.columns([2, 1])
 with top_left:
     T = t_control("T")
 with top_right:
-    log_y = st.toggle("Log scale for probabilities", key="log_y", help="shows the 10⁻⁶ that T = 1 hides")
+    log_y = st.toggle("Log scale", key="log_y", help="for the probabilities: shows the 10⁻⁶ that T = 1 hides")
 
 # --- 1. Pick a digit -------------------------------------------------------------------------------
 st.subheader("1. Pick a test digit")
@@ -71,7 +71,7 @@ st.caption(
     "The most ambiguous test digits: those where the teacher's **second choice** is strongest at T = 1. "
     "Click one, or pick any digit by index."
 )
-f1, f2, f3 = st.columns([1, 1, 3])
+f1, f2, f3 = st.columns([1.4, 1.2, 2])
 cls = f1.selectbox(
     "True class",
     ["all", *DIGITS],

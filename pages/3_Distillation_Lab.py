@@ -137,10 +137,11 @@ with c3:
     )
     seed = st.number_input("Seed", 0, 2**31 - 1, key="seed", disabled=busy)
 write_url({"student": student, "T": T, "alpha": alpha, "epochs": epochs, "n": n, "omit": omit, "seed": seed})
-st.latex(
-    rf"\mathcal{{L}} = \underbrace{{{alpha:g}}}_{{\alpha}} \cdot \underbrace{{{T:g}^2}}_{{T^2}} \cdot"
-    rf"\mathrm{{KL}}\big(q^{{T={T:g}}}_{{\text{{teacher}}}} \,\|\, q^{{T={T:g}}}_{{\text{{student}}}}\big)"
-    rf" + {1 - alpha:g} \cdot \mathrm{{CE}}\big(y, q^{{T=1}}_{{\text{{student}}}}\big)"
+st.latex(  # two lines: one is wider than a tablet
+    rf"\begin{{aligned}}\mathcal{{L}} = {{}} & \underbrace{{{alpha:g}}}_{{\alpha}} \cdot "
+    rf"\underbrace{{{T:g}^2}}_{{T^2}} \cdot"
+    rf"\mathrm{{KL}}\big(q^{{T={T:g}}}_{{\text{{teacher}}}} \,\|\, q^{{T={T:g}}}_{{\text{{student}}}}\big) \\"
+    rf" & + {1 - alpha:g} \cdot \mathrm{{CE}}\big(y, q^{{T=1}}_{{\text{{student}}}}\big)\end{{aligned}}"
 )
 st.caption(
     "The KL is summed over classes and averaged over the batch ('batchmean'); T² keeps the soft "
@@ -157,7 +158,7 @@ cfg = DistillConfig(
     train_size=None if n >= len(data.train_y) else n,
     omit=() if omit == "none" else (int(omit),),
 )
-b1, b2, _ = st.columns([1, 1, 4])
+b1, b2, _ = st.columns([1.6, 1, 1.4])
 if b1.button("Train students", type="primary", disabled=busy):
     start_run(
         "lab_job",

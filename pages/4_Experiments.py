@@ -47,6 +47,8 @@ url_state(
     {"preset": (default_preset, parse_choice(presets)), "only": (list(EXPERIMENTS), parse_names)},
 )
 url_notice("experiments")
+for name in EXPERIMENTS:  # the link's list, once per visit; the boxes keep the user's changes after
+    st.session_state.setdefault(f"exp_{name}", name in st.session_state["only"])
 if app_settings().classroom:
     st.caption("Classroom mode (KDVIZ_CLASSROOM=1): the full preset (an hour on a CPU) is not offered.")
 device = device_control()
@@ -62,15 +64,9 @@ preset = c1.radio(
     disabled=busy,
     help="quick: minutes on a CPU; full: paper-like student training over 3 seeds",
 )
-chosen = c2.pills(
-    "Experiments",
-    list(EXPERIMENTS),
-    selection_mode="multi",
-    key="only",
-    disabled=busy,
-    format_func=lambda n: EXPERIMENTS[n][0],
-    help="Each one you pick is highlighted; click to add or remove it.",
-)
+with c2:  # a list a person can read, not chips that overflow
+    st.write("Experiments")
+    chosen = [n for n, (title, _) in EXPERIMENTS.items() if st.checkbox(title, key=f"exp_{n}", disabled=busy)]
 write_url({"preset": preset, "only": ",".join(chosen)})
 with st.expander("Settings of this preset"):
     st.dataframe(settings_table(PRESETS[preset]), hide_index=True, width="stretch")
@@ -80,7 +76,7 @@ if estimate is not None:
         f"This run takes about {describe_seconds(estimate)} on this device ({device.upper()})."
     )
 
-b1, b2, _ = st.columns([1, 1, 4])
+b1, b2, _ = st.columns([1.6, 1, 1.4])
 if b1.button("Run experiments", type="primary", disabled=busy or not chosen):
     run = runs.ExperimentsRun(preset, tuple(chosen))
 

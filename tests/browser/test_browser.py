@@ -226,3 +226,24 @@ def test_experiments_page_runs_a_tiny_reproduction(server, browser):
     assert page.locator("h3").filter(has_text="6. High T").count() == 1  # every result has its section
     page.screenshot(path=str(ARTIFACTS / "experiments.png"), full_page=True)
     page.close()
+
+
+@pytest.mark.parametrize("width", [800, 1024])
+def test_pages_fit_a_tablet_or_a_projector(server, browser, width):
+    """No element wider than the window, no metric cut short ("1.03..."), at 800 and 1024 px."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    for path in ("/Temperature", "/Dark_Knowledge?T=4", "/Distillation_Lab", "/Experiments"):
+        page.goto(server + path)
+        page.wait_for_selector("h1", timeout=60000)
+        wait_idle(page)
+        wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wide <= 0, f"{path} is {wide} px wider than a {width} px window"
+        cut = page.evaluate(
+            "[...document.querySelectorAll('[data-testid=stMetricValue] div, [data-testid=stMetricValue]')]"
+            ".filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)"
+        )
+        assert not cut, f"{path}: metrics cut short at {width} px: {cut}"
+        page.screenshot(
+            path=str(ARTIFACTS / f"{path.strip('/').split('?')[0].lower()}-{width}.png"), full_page=True
+        )
+    page.close()

@@ -129,3 +129,13 @@ def test_typed_lists_read_as_a_person_writes_them():
     assert encode_list(["dog", "cat"]) == "dog,cat" and decode_list("dog, cat") == ["dog", "cat"]
     with pytest.raises(ValueError):
         decode_list('["broken"')
+
+
+def test_an_experiments_run_says_when_each_experiment_starts(tiny_data, tmp_path):
+    """The page's progress line starts afresh for each experiment (not at the last one's
+    "epoch 20 of 20" under the next one's name): it learns of each start through on_step."""
+    run = runs.ExperimentsRun("tiny", ("main", "omit3"))
+    steps = []
+    runs.experiments(run, tiny_data, tmp_path, on_step=lambda r: steps.append((r.current, len(r.results))))
+    assert steps == [("teacher", 0), ("main", 0), ("main", 1), ("omit3", 1), ("omit3", 2)]
+    assert run.finished and run.current == "" and [r.name for r in run.results] == ["main", "omit3"]
