@@ -90,7 +90,12 @@ class StackedMLP(nn.Module):
             h = _dropout(h, self.input_dropout, self.generator)
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            h = torch.addmm(b[0], h, w[0]) if one else torch.baddbmm(b, h, w)  # (K,) B, out
+            # K = 1: views of the (1, in, out) weights, not w[0], whose backward fills a zero
+            # tensor of the weight's size and copies into it (5-8% of an 800-800 student's step)
+            if one:
+                h = torch.addmm(b.view(b.shape[-1]), h, w.view(w.shape[-2], w.shape[-1]))
+            else:
+                h = torch.baddbmm(b, h, w)  # (K, B, out)
             if i < last:
                 h = F.relu(h)
                 if self.training and self.dropout:

@@ -137,7 +137,11 @@ with right:
     a2 = int(np.argsort(q_now.numpy())[-2])
     b.metric(f"2nd choice: {names[a2]}", f"{q_now[a2]:.4f}", f"{q_now[a2] - q_one[a2]:+.4f} vs T = 1")
     H = float(temperature.entropy(q_now))
-    c.metric("entropy", f"{H:.3f} bits", f"max {np.log2(len(names)):.3f}", delta_color="off")
+    c.metric(
+        "entropy",
+        f"{H:.3f} bits",
+        help=f"at most log₂ {len(names)} = {np.log2(len(names)):.3f} bits (uniform)",
+    )
     st.caption(
         "T → 0: all mass on the arg-max (one-hot). T = 1: the ordinary softmax. "
         "T → ∞: uniform, 1/C for every class."
