@@ -20,6 +20,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 APPLICATION_ID = 0x6B647672  # "kdvr" in the file header: our database, not someone else's
 SCHEMA = 1
 COLUMNS = (
@@ -112,6 +114,8 @@ class RunHistory:
                     "created TEXT NOT NULL, " + ", ".join(f'"{c}"' for c in COLUMNS) + ")"
                 )
                 conn.execute("COMMIT")
+        except sqlite3.OperationalError as e:  # locked, unwritable, no room: the file is not the problem
+            raise HistoryError(f"cannot use the run history {self.path}: {e}") from None
         except sqlite3.DatabaseError as e:
             aside = self.path.with_name(f"{self.path.name}.rejected-{time.strftime('%Y%m%d-%H%M%S')}")
             with contextlib.suppress(OSError):
@@ -146,3 +150,30 @@ class RunHistory:
             values["curve"] = [tuple(c) for c in json.loads(values["curve"] or "[]")]
             out.append(Record(**values))
         return out
+
+
+def class_table(records: list[Record]) -> pd.DataFrame:
+    """The class's runs as a table, best distilled student first (who got the best one?)."""
+    rows = [
+        {
+            "run": r.id,
+            "name": r.name or "-",
+            "student": r.student,
+            "T": r.T,
+            "alpha": r.alpha,
+            "images": r.images,
+            "omit": r.omit,
+            "epochs": f"{r.epochs_done}/{r.epochs}",
+            "labels-only errors": r.labels_only,
+            "distilled errors": r.distilled,
+            "gain": r.gain,
+            "teacher errors": r.teacher_errors,
+            "seconds": r.seconds,
+            "device": r.device,
+            "when (UTC)": r.created.replace("T", " ").rstrip("Z"),
+        }
+        for r in records
+    ]
+    return (
+        pd.DataFrame(rows).sort_values(["distilled errors", "run"], kind="stable") if rows else pd.DataFrame()
+    )

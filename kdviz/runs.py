@@ -21,6 +21,7 @@ from kdviz import shipped
 from kdviz.data import MNIST
 from kdviz.distill import DistillConfig, compare_students
 from kdviz.experiments import EXPERIMENTS, PRESETS, Result, run_all
+from kdviz.history import Record
 from kdviz.settings import Limits
 from kdviz.teacher import PRESETS as TEACHER_PRESETS
 from kdviz.teacher import Teacher, TeacherSpec, ensure_teacher
@@ -96,6 +97,34 @@ class LabResult:
         """Test errors saved by listening to the teacher (negative: distillation lost)."""
         return self.labels_only - self.distilled
 
+    @property
+    def status(self) -> str:
+        return "done" if self.last.epoch >= self.cfg.epochs else "stopped"
+
+    def record(self, device: str, teacher: str, session: str = "", name: str = "") -> Record:
+        """This run as a row of the class's history (kdviz.history)."""
+        c = self.cfg
+        return Record(
+            student="-".join(map(str, c.hidden)),
+            T=c.T,
+            alpha=c.alpha,
+            images=self.images,
+            omit=",".join(map(str, c.omit)) or "-",
+            seed=c.seed,
+            epochs=c.epochs,
+            epochs_done=self.last.epoch,
+            teacher=teacher,
+            teacher_errors=self.teacher_errors,
+            labels_only=self.labels_only,
+            distilled=self.distilled,
+            seconds=round(self.last.elapsed, 1),
+            device=device,
+            status=self.status,
+            session=session,
+            name=name,
+            curve=list(self.curve),
+        )
+
     def label(self, number: int) -> str:
         """E.g. 'run 2: 800-800, T = 20, α = 0.9', for a menu of earlier runs."""
         c = self.cfg
@@ -137,8 +166,10 @@ def lab(
     on_progress: OnProgress = _quiet,
     should_stop: StopFlag = _never,
     limits: Limits | None = None,
+    keep: Callable[[LabResult], None] | None = None,
 ) -> LabResult | None:
-    """Train a labels-only and a distilled student side by side (kdviz.distill)."""
+    """Train a labels-only and a distilled student side by side (kdviz.distill); `keep(result)`
+    stores a run that finished at least one epoch (the class's history), even if nobody watches."""
     images = len(transfer_indices(data.train_y, cfg.train_size, cfg.omit))
     _limits(limits).check_students(cfg.hidden, images, cfg.epochs)
     _, events = compare_students(data, teacher_logits, cfg, should_stop=should_stop)
@@ -150,7 +181,12 @@ def lab(
         on_progress(ev)
 
     last = run_to_end(events, report)
-    return None if last is None else LabResult(cfg, int(teacher_errors), images, last, tuple(curve))
+    if last is None:
+        return None
+    result = LabResult(cfg, int(teacher_errors), images, last, tuple(curve))
+    if keep is not None:
+        keep(result)
+    return result
 
 
 # --- the paper's experiments ---------------------------------------------------------------------

@@ -5,11 +5,12 @@ import streamlit as st
 
 from kdviz import plots, runs
 from kdviz.distill import STUDENTS, DistillConfig
+from kdviz.history import class_table
 from kdviz.losses import check_alpha
 from kdviz.teacher import TeacherSpec, checkpoint_path
 from pages.ui.layout import app_settings, cache_dir, data_or_stop, device_control, setup_page
 from pages.ui.links import parse_choice, parse_t, t_control, url_notice, url_state, write_url
-from pages.ui.runs import progress_line, redraw_once_finished, session_run, start_run
+from pages.ui.runs import progress_line, redraw_once_finished, run_history, session_id, session_run, start_run
 from pages.ui.teachers import TeacherChoice, choose_teacher
 
 limits = app_settings().limits
@@ -36,6 +37,7 @@ url_state(
         "n": (1000, parse_choice(TRAIN_SIZES, int)),
         "omit": ("none", parse_choice(["none", *map(str, range(10))])),
         "seed": (0, parse_choice(range(2**31), int)),
+        "name": ("", lambda r: str(r)[:40]),
     },
 )
 url_notice("lab")
@@ -136,7 +138,21 @@ with c3:
         "Leave a digit out of the transfer set", ["none", *map(str, range(10))], key="omit", disabled=busy
     )
     seed = st.number_input("Seed", 0, 2**31 - 1, key="seed", disabled=busy)
-write_url({"student": student, "T": T, "alpha": alpha, "epochs": epochs, "n": n, "omit": omit, "seed": seed})
+    name = st.text_input(
+        "Your name (optional)", key="name", max_chars=40, help="shown with your runs in the class's table"
+    )
+write_url(
+    {
+        "student": student,
+        "T": T,
+        "alpha": alpha,
+        "epochs": epochs,
+        "n": n,
+        "omit": omit,
+        "seed": seed,
+        "name": name,
+    }
+)
 st.latex(  # two lines: one is wider than a tablet
     rf"\begin{{aligned}}\mathcal{{L}} = {{}} & \underbrace{{{alpha:g}}}_{{\alpha}} \cdot "
     rf"\underbrace{{{T:g}^2}}_{{T^2}} \cdot"
@@ -158,14 +174,18 @@ cfg = DistillConfig(
     train_size=None if n >= len(data.train_y) else n,
     omit=() if omit == "none" else (int(omit),),
 )
+history = run_history()
 b1, b2, _ = st.columns([1.6, 1, 1.4])
 if b1.button("Train students", type="primary", disabled=busy):
+    # kept in the class's history when it ends, even if this tab is closed by then
+    who = (session_id(), name.strip())
+    keep = (lambda r: history.add(r.record(device, teacher.spec.label, *who))) if history else None
     start_run(
         "lab_job",
         device,
         "students",
         lambda job, cfg=cfg, errors=teacher.test_errors: runs.lab(
-            data, teacher_logits, errors, cfg, job.report, job.should_stop
+            data, teacher_logits, errors, cfg, job.report, job.should_stop, keep=keep
         ),
         details=cfg,
     )
@@ -200,14 +220,14 @@ def live():
             "labels only: hard (CE)": [e.hard_loss[0] for e in job.epochs],
         }
         st.caption(f"These students: {job.details.describe()}.")
-        earlier = [
-            (n, r) for n, (jid, r, _) in enumerate(st.session_state.get("lab_runs", []), 1) if jid != job.id
-        ]
+        earlier = [r for r in (history.runs() if history else []) if r.curve]
         shown = (
             st.multiselect(
-                "Compare with earlier runs of this session",
+                "Compare with earlier runs (yours and the class's)",
                 earlier,
-                format_func=lambda nr: nr[1].label(nr[0]),
+                format_func=lambda r: (
+                    f"run {r.id}: {r.name or 'anonymous'}, {r.student}, T = {r.T:g}, α = {r.alpha:g}"
+                ),
                 key="overlay",
                 help="Their test errors appear as dotted lines on the left chart.",
             )
@@ -215,9 +235,9 @@ def live():
             else []
         )
         overlay = {}
-        for n, r in shown:
-            overlay[f"run {n}: labels only"] = ([c[0] for c in r.curve], [c[1] for c in r.curve])
-            overlay[f"run {n}: distilled"] = ([c[0] for c in r.curve], [c[2] for c in r.curve])
+        for r in shown:
+            overlay[f"run {r.id}: labels only"] = ([c[0] for c in r.curve], [c[1] for c in r.curve])
+            overlay[f"run {r.id}: distilled"] = ([c[0] for c in r.curve], [c[2] for c in r.curve])
         left, right = st.columns(2)
         left.plotly_chart(
             plots.training_curves(
@@ -252,4 +272,13 @@ if lab_runs:
     st.dataframe(df, width="stretch")
     st.download_button(
         "Download the history (CSV)", df.to_csv(index_label="run"), "kdviz-runs.csv", "text/csv"
+    )
+class_runs = history.runs() if history else []
+if class_runs:
+    st.subheader("4. The class's runs")
+    st.caption("Every run on this server, kept across reloads and restarts. Click a column to sort.")
+    table = class_table(class_runs)
+    st.dataframe(table, width="stretch", hide_index=True)
+    st.download_button(
+        "Download the class's runs (CSV)", table.to_csv(index=False), "kdviz-class-runs.csv", "text/csv"
     )

@@ -7,8 +7,10 @@ import os
 import time
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from kdviz import settings
+from kdviz.history import HistoryError, RunHistory
 from kdviz.jobs import Job, JobQueue
 
 
@@ -78,3 +80,24 @@ def progress_line(job: Job) -> str:
         return "starting..."
     eta = f", about {ev.eta:.0f} s left" if ev.step and math.isfinite(ev.eta) else ""
     return f"epoch {min(ev.epoch + 1, ev.epochs)} of {ev.epochs}, {ev.elapsed:.0f} s elapsed{eta}"
+
+
+@st.cache_resource
+def _history(path: str) -> RunHistory:
+    return RunHistory(path)
+
+
+def run_history() -> RunHistory | None:
+    """The class's run history in the cache folder (kdviz.history); None, with a warning, when it
+    cannot be used (a damaged file is moved aside and a new history starts at the next visit)."""
+    try:
+        return _history(str(settings.current().cache_dir / "runs.sqlite"))
+    except HistoryError as e:
+        st.warning(f"The class's run history is not kept: {e}.")
+        return None
+
+
+def session_id() -> str:
+    """This browser session's id (a reload starts a new session)."""
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else ""

@@ -136,7 +136,27 @@ def test_earlier_runs_of_the_session_overlay_the_latest(tiny_env):
         )
     assert at.dataframe[0].value["alpha"].tolist() == [0.9, 0.5]  # the history survives both runs
     overlay = next(m for m in at.multiselect if m.label.startswith("Compare with earlier runs"))
-    assert [o for o in overlay.options] == ["run 1: 64, T = 20, α = 0.9"]
+    assert overlay.options[:2] == [
+        "run 1: anonymous, 64, T = 20, α = 0.9",
+        "run 2: anonymous, 64, T = 20, α = 0.5",
+    ]
     overlay.set_value([overlay.options[0]]).run()
     names = [d["name"] for d in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
     assert names == ["labels only", "distilled", "run 1: labels only", "run 1: distilled"]
+
+
+def test_the_class_table_keeps_every_run_across_sessions_best_first(tiny_env):
+    for name, alpha in (("ada", "0.9"), ("bo", "0.0")):  # two students, two browser sessions
+        at = AppTest.from_file(LAB, default_timeout=60)
+        at.query_params.update({"student": "64", "epochs": "2", "n": "300", "alpha": alpha, "name": name})
+        at.run()
+        button(at, "Train students").click().run()
+        wait_until(at, lambda at: len(at.dataframe) > 1)
+    fresh = AppTest.from_file(LAB, default_timeout=60).run()  # a reload: a new session
+    table = fresh.dataframe[0].value
+    assert sorted(table["name"]) == ["ada", "bo"] and table["distilled errors"].is_monotonic_increasing
+    from kdviz.history import RunHistory
+
+    rows = RunHistory(tiny_env / "runs.sqlite").runs()
+    assert [r.name for r in rows] == ["ada", "bo"] and all(len(r.curve) == 2 for r in rows)
+    assert all(r.session for r in rows)  # (AppTest gives every session the same id)
