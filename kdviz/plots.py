@@ -237,3 +237,23 @@ def experiment_figure(name: str, curve: pd.DataFrame | None, test_total: int) ->
     return grouped_lines(
         curve, "images", "errors", "student", "Few labels", "labelled images", "test errors", True
     )
+
+
+def size_tradeoff(points: pd.DataFrame) -> go.Figure:
+    """Test errors against size on disk (log scale): one marker per trained model."""
+    trace = go.Scatter(
+        x=points["fp32 MB"].tolist(),
+        y=points["test errors"].tolist(),
+        mode="markers+text",
+        text=points["model"].tolist(),
+        textposition="top center",
+        marker=dict(size=11, color=BLUE),
+        hovertemplate="%{text}: %{y} errors, %{x:.2f} MB<extra></extra>",
+    )
+    return _figure(
+        [trace],
+        "Test errors against size: what the small model buys",
+        xaxis=dict(type="log", title="size on disk, fp32 (MB, log scale)", exponentformat="power"),
+        yaxis=dict(title="test errors"),
+        showlegend=False,
+    )

@@ -10,6 +10,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from kdviz import settings
+from kdviz.footprint import measure
 from kdviz.history import HistoryError, RunHistory
 from kdviz.jobs import Job, JobQueue
 
@@ -101,3 +102,9 @@ def session_id() -> str:
     """This browser session's id (a reload starts a new session)."""
     ctx = get_script_run_ctx()
     return ctx.session_id if ctx is not None else ""
+
+
+@st.cache_resource(max_entries=16, show_spinner="Timing the models on this machine...")
+def footprints(shapes: tuple, device: str) -> list:
+    """kdviz.footprint.measure for (name, hidden) pairs, once per set of shapes and device."""
+    return measure(dict(shapes), device)

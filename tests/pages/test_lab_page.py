@@ -135,6 +135,17 @@ def test_earlier_runs_of_the_session_overlay_the_latest(tiny_env):
             ),
         )
     assert at.dataframe[0].value["alpha"].tolist() == [0.9, 0.5]  # the history survives both runs
+    buys = next(d.value for d in at.dataframe if "model" in d.value.columns)  # what the small model buys
+    assert buys["model"].tolist() == ["teacher", "student 64"] and (buys["ms per image, batch 1"] > 0).all()
+    assert buys["parameters"].iloc[0] > buys["parameters"].iloc[1]
+    tradeoff = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"][0]
+    assert tradeoff["text"] == [
+        "teacher",
+        "run 1 labels only",
+        "run 1 distilled",
+        "run 2 labels only",
+        "run 2 distilled",
+    ]
     overlay = next(m for m in at.multiselect if m.label.startswith("Compare with earlier runs"))
     assert overlay.options[:2] == [
         "run 1: anonymous, 64, T = 20, α = 0.9",
