@@ -20,7 +20,7 @@ from kdviz import settings as app_settings
 from kdviz import shipped
 from kdviz.data import MNIST
 from kdviz.distill import DistillConfig, compare_students
-from kdviz.experiments import EXPERIMENTS, PRESETS, Result, run_all
+from kdviz.experiments import EXPERIMENTS, PRESETS, Result, ignore, never_stop, run_all
 from kdviz.history import Record
 from kdviz.settings import Limits
 from kdviz.teacher import PRESETS as TEACHER_PRESETS
@@ -35,21 +35,13 @@ def _limits(limits: Limits | None) -> Limits:
     return limits if limits is not None else app_settings.current().limits
 
 
-def _quiet(ev: Progress) -> None:
-    pass
-
-
-def _never() -> bool:
-    return False
-
-
 # --- teachers -------------------------------------------------------------------------------------
 def teacher(
     data: MNIST,
     preset: str = "quick",
     cache_dir=None,
-    on_progress: OnProgress = _quiet,
-    should_stop: StopFlag = _never,
+    on_progress: OnProgress = ignore,
+    should_stop: StopFlag = never_stop,
     retrain: bool = False,
     limits: Limits | None = None,
     **changes,
@@ -66,7 +58,7 @@ def teacher(
 
 
 def default_teacher(
-    data: MNIST, cache_dir=None, on_progress: OnProgress = _quiet, should_stop: StopFlag = _never
+    data: MNIST, cache_dir=None, on_progress: OnProgress = ignore, should_stop: StopFlag = never_stop
 ) -> Teacher | None:
     """The shipped paper teacher; if it cannot be used, the quick teacher trained here, its
     `note` saying why (kdviz.shipped.default_teacher). None if that training was stopped."""
@@ -125,11 +117,6 @@ class LabResult:
             curve=list(self.curve),
         )
 
-    def label(self, number: int) -> str:
-        """E.g. 'run 2: 800-800, T = 20, α = 0.9', for a menu of earlier runs."""
-        c = self.cfg
-        return f"run {number}: {'-'.join(map(str, c.hidden))}, T = {c.T:g}, α = {c.alpha:g}"
-
     def verdict(self) -> str:
         g = self.gain
         how = f"beat labels alone by {g}" if g > 0 else "tied" if g == 0 else f"lost by {-g}"
@@ -163,8 +150,8 @@ def lab(
     teacher_logits: torch.Tensor,  # (N_train, 10): the teacher's, computed once per teacher
     teacher_errors: int,
     cfg: DistillConfig,
-    on_progress: OnProgress = _quiet,
-    should_stop: StopFlag = _never,
+    on_progress: OnProgress = ignore,
+    should_stop: StopFlag = never_stop,
     limits: Limits | None = None,
     keep: Callable[[LabResult], None] | None = None,
 ) -> LabResult | None:
@@ -222,8 +209,8 @@ def experiments(
     run: ExperimentsRun,
     data: MNIST,
     cache_dir=None,
-    on_progress: OnProgress = _quiet,
-    should_stop: StopFlag = _never,
+    on_progress: OnProgress = ignore,
+    should_stop: StopFlag = never_stop,
     on_step: Callable[[ExperimentsRun], None] = lambda run: None,
     limits: Limits | None = None,
     seed: int = 0,
