@@ -130,16 +130,17 @@ for k in ("classes", "values"):
         del st.query_params[k]
 
 q_now, q_one = temperature.softmax_t(logits, T), temperature.softmax_t(logits, 1.0)
-with right:
+with right:  # metrics two and one across: three in this column cut their numbers short at 800 px
     top = int(q_now.argmax())
-    a, b, c = st.columns(3)
+    a, b = st.columns(2)
+    c, _ = st.columns(2)
     a.metric(f"p({names[top]}) at T = {T:g}", f"{q_now[top]:.4f}", f"{q_now[top] - q_one[top]:+.4f} vs T = 1")
     a2 = int(np.argsort(q_now.numpy())[-2])
     b.metric(f"2nd choice: {names[a2]}", f"{q_now[a2]:.4f}", f"{q_now[a2] - q_one[a2]:+.4f} vs T = 1")
     H = float(temperature.entropy(q_now))
     c.metric(
-        "entropy",
-        f"{H:.3f} bits",
+        "entropy (bits)",
+        f"{H:.3f}",
         help=f"at most log₂ {len(names)} = {np.log2(len(names)):.3f} bits (uniform)",
     )
     st.caption(
