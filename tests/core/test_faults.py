@@ -2,7 +2,7 @@
 
 import gc
 import time
-from pathlib import Path
+import weakref
 
 import pytest
 import torch
@@ -12,18 +12,12 @@ from kdviz.jobs import JobQueue
 from kdviz.train import run_to_end
 
 
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    pytest.skip("no /proc/self/status on this platform")
-
-
-def train_and_stop(queue, data, logits, i):
+def train_and_stop(queue, data, logits, i, models):
     cfg = DistillConfig(hidden=(256, 256), epochs=50, seed=i)
 
     def run(job):
-        _, events = compare_students(data, logits, cfg, should_stop=job.should_stop)
+        students, events = compare_students(data, logits, cfg, should_stop=job.should_stop)
+        models.append(weakref.ref(students))
         return run_to_end(events, job.report)
 
     job = queue.submit(f"run:{i}", "students", run)
@@ -36,19 +30,18 @@ def train_and_stop(queue, data, logits, i):
     return job
 
 
-def test_memory_is_flat_over_50_train_and_stop_cycles(tiny_data):
+def test_stopped_runs_are_freed_over_50_train_and_stop_cycles(tiny_data):
     queue = JobQueue(max_running=1, keep=10)
     logits = torch.randn(len(tiny_data.train_y), 10)
-    for i in range(5):
-        train_and_stop(queue, tiny_data, logits, i)
+    models = []
+    for i in range(50):
+        train_and_stop(queue, tiny_data, logits, i, models)
     gc.collect()
-    after_5 = rss_mb()
-    for i in range(5, 50):
-        train_and_stop(queue, tiny_data, logits, i)
-    gc.collect()
-    after_50 = rss_mb()
-    assert after_50 < after_5 * 1.10, (after_5, after_50)
-    assert len(queue._jobs) <= 10  # finished jobs are forgotten, their tensors freed
+    # Weak references, not RSS: on a loaded machine the allocator keeps freed pages and RSS
+    # drifted 12% in CI with nothing leaked. A stopped run's students (and so their Adam
+    # state) must be freed once its job is forgotten.
+    assert len(queue._jobs) <= 10
+    assert sum(ref() is not None for ref in models) <= 10
 
 
 def test_closed_tab_stops_the_run_and_the_queue_moves_on(tiny_data):
