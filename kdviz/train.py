@@ -8,7 +8,7 @@ Optimizers: Adam with a linear decay to 0 (students and quick teachers: good in 
 epochs), or SGD with Nesterov momentum 0.9, a linear warm-up and a cosine decay to 0 (the
 long runs of the paper's teacher, where it generalises better than Adam).
 
-A run owns its random streams (batch order, jitter, dropout masks), all drawn from
+A run owns its random streams (batch order, jitter, distortions, dropout masks), all drawn from
 `cfg.seed`: the same seed gives the same run whatever other threads do, and an epoch
 event's `snapshot()` holds everything needed to `resume` bit-for-bit where it stopped.
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from kdviz import shifts
+from kdviz import elastic, shifts
 from kdviz.data import MNIST
 from kdviz.losses import check_alpha, stacked_losses
 from kdviz.models import StackedMLP, count_errors, predict_logits
@@ -49,6 +49,7 @@ class TrainConfig:
     lr: float = 1e-3  # Adam's peak learning rate, decayed linearly to 0
     seed: int = 0  # initial weights and batch order
     jitter: int = 0  # random translations of up to this many pixels (teacher)
+    elastic: float = 0.0  # strength (pixels) of elastic distortions, kdviz.elastic; 0 = off
     max_norm: float = 0.0  # cap on each hidden unit's weight norm; 0 = off
     train_size: int | None = None  # use only the first N training images
     omit: tuple[int, ...] = ()  # digits left out of the transfer set
@@ -66,6 +67,8 @@ class TrainConfig:
             raise ValueError(f"max_norm must be 0 (off) or a positive number, got {self.max_norm}")
         if not 0 <= int(self.jitter) <= 4:
             raise ValueError(f"jitter must be 0-4 pixels, got {self.jitter}")
+        if not 0 <= self.elastic <= 100:  # also refuses NaN
+            raise ValueError(f"elastic strength must be 0-100 pixels, got {self.elastic}")
         if self.train_size is not None and int(self.train_size) < 1:
             raise ValueError(f"train size must be >= 1, got {self.train_size}")
         if any(not 0 <= int(d) <= 9 for d in self.omit):
@@ -155,6 +158,8 @@ def train(
     if bool((alpha_ > 0).any()) and teacher_logits is None:
         raise ValueError("distillation (alpha > 0) needs the teacher's logits")
     per_shift = teacher_logits is not None and teacher_logits.dim() == 3
+    if per_shift and cfg.elastic:
+        raise ValueError("consistent teaching has the teacher's logits for shifts, not distortions")
     if per_shift and (not cfg.jitter or teacher_logits.shape[1] != shifts.count(cfg.jitter)):
         raise ValueError(
             f"logits for {teacher_logits.shape[1]} shifts do not fit jitter {cfg.jitter} "
@@ -211,6 +216,8 @@ def train(
                 xb, moved = shifts.jitter(xb, int(cfg.jitter), g)
                 if per_shift:  # the teacher's view of the very image the student sees
                     tb = tb[torch.arange(len(batch), device=device), moved]
+            if cfg.elastic:
+                xb = elastic.distort(xb, cfg.elastic, g)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, steps, warmup_steps, cfg.optimizer)
             logits = model(xb)  # (K, B, 10)
