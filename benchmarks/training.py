@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kdviz import shifts  # noqa: E402
 from kdviz.data import load_mnist  # noqa: E402
 from kdviz.device import pick_device  # noqa: E402
-from kdviz.distill import DistillConfig, compare_students  # noqa: E402
+from kdviz.distill import DistillConfig, race  # noqa: E402
 from kdviz.losses import stacked_losses  # noqa: E402
 from kdviz.models import StackedMLP, predict_logits  # noqa: E402
 from kdviz.teacher import PAPER, TeacherSpec, teacher_training  # noqa: E402
@@ -205,13 +205,13 @@ def main():
     start = time.perf_counter()
     with torch.no_grad():
         logits = teacher.eval()(data.train_x)[0]
-    _, events = compare_students(data, logits, DistillConfig(epochs=1, train_size=None))
+    _, events = race(data, logits, DistillConfig(epochs=1, train_size=None))
     first = next(ev for ev in events if ev.kind == "epoch")
     print(
         f"classroom: Train -> first epoch of both 800-800 students on all 60k: "
         f"{time.perf_counter() - start:.1f} s (target < 10 s)"
     )
-    _, events = compare_students(data, logits, DistillConfig(epochs=1, train_size=1000))
+    _, events = race(data, logits, DistillConfig(epochs=1, train_size=1000))
     start = time.perf_counter()
     first = next(ev for ev in events if ev.kind == "epoch")
     print(f"classroom: the Lab default (1,000 images) first epoch: {time.perf_counter() - start:.2f} s")

@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   kdviz reproduce --quick                     the paper's MNIST experiments, < 5 min on a 2-core CPU
   kdviz train-teacher --preset paper          the shipped teacher's recipe (hours on a CPU; resumable)
   kdviz reproduce --only main,omit3 --json
+  kdviz reproduce --only ensemble             an ensemble of teachers distilled into one student
 """
 
 
@@ -120,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     speed.add_argument("--preset", choices=["quick", "full", "tiny"], help=argparse.SUPPRESS)
     rp.add_argument(
-        "--only", default=None, help="comma-separated: main,omit3,only78,few_labels,temperature,matching"
+        "--only",
+        default=None,
+        help="comma-separated: main,omit3,only78,few_labels,temperature,matching,ensemble",
     )
     rp.set_defaults(preset="quick")
     return parser
@@ -190,13 +193,12 @@ def cmd_train_teacher(args) -> dict:
 
 def cmd_distill(args) -> dict:
     from kdviz import runs
-    from kdviz.distill import DistillConfig
+    from kdviz.distill import DistillConfig, Student
     from kdviz.models import StackedMLP, parse_hidden
 
     cfg = DistillConfig(
         hidden=parse_hidden(args.student),
-        T=args.T,
-        alpha=args.alpha,
+        students=(Student(args.T, 0.0), Student(args.T, args.alpha)),
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -213,15 +215,15 @@ def cmd_distill(args) -> dict:
     return {
         "teacher_errors": teacher.test_errors,
         "labels_only_errors": result.labels_only,
-        "distilled_errors": result.distilled,
+        "distilled_errors": result.errors[1],
         "test_total": result.last.test_total,
         "seconds": round(time.perf_counter() - start, 2),
         "student_seconds": round(result.last.elapsed, 2),
         "device": str(device),
         "student_parameters": StackedMLP(cfg.hidden).parameters_per_model(),
         "options": {
-            "T": cfg.T,
-            "alpha": cfg.alpha,
+            "T": args.T,
+            "alpha": args.alpha,
             "epochs": cfg.epochs,
             "student": list(cfg.hidden),
             "train_size": cfg.train_size,

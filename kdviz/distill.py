@@ -1,5 +1,15 @@
-"""The Lab's experiment: two students of one shape, same initial weights, same batches;
-one learns from labels alone, the other from the teacher's soft targets as well."""
+"""The Lab's experiment: a race of students of one shape, same initial weights, same batches.
+
+Each student has its own temperature T and soft-target weight alpha (kdviz.losses); alpha = 0
+is the student that learns from the labels alone. All of them train as one stacked
+computation (kdviz.models.StackedMLP), so the only difference between two students is their
+loss: any gap in test errors is what T and alpha did, not luck of the draw.
+
+A student may anneal its temperature: T falls linearly from its starting value to 1 over the
+run's optimizer steps (start hot, when the teacher's similarity structure is the lesson, and
+end on the sharp targets the test is scored on). The default race is the paper's pair:
+labels only, and distilled at T = 20 with alpha = 0.9.
+"""
 
 from __future__ import annotations
 
@@ -13,14 +23,72 @@ from kdviz.losses import check_alpha
 from kdviz.models import StackedMLP, check_hidden
 from kdviz.train import Progress, TrainConfig, check_training_t, train
 
-STUDENTS = ("labels only", "distilled")
+MAX_STUDENTS = 6
+ANNEAL_TO = 1.0  # where an annealed temperature ends
+
+
+@dataclass(frozen=True)
+class Student:
+    T: float = 20.0
+    alpha: float = 0.9  # 0 = labels only
+    anneal: bool = False  # T falls linearly to ANNEAL_TO over the run
+
+    def __post_init__(self):
+        object.__setattr__(self, "T", check_training_t(self.T))
+        object.__setattr__(self, "alpha", check_alpha(self.alpha))
+        object.__setattr__(self, "anneal", bool(self.anneal))
+
+    @property
+    def T_end(self) -> float:
+        return ANNEAL_TO if self.anneal else self.T
+
+    @property
+    def label(self) -> str:
+        """'labels only', 'T = 20, α = 0.9' or 'T = 20→1, α = 0.9'."""
+        if self.alpha == 0:
+            return "labels only"
+        T = f"{self.T:g}→{ANNEAL_TO:g}" if self.anneal else f"{self.T:g}"
+        return f"T = {T}, α = {self.alpha:g}"
+
+
+PAIR = (Student(20.0, 0.0), Student(20.0, 0.9))  # the paper's comparison
+
+
+def labels(students) -> list[str]:
+    """One distinct label per student, numbered only where two would read the same."""
+    names = [s.label for s in students]
+    return [f"{n} (#{i + 1})" if names.count(n) > 1 else n for i, n in enumerate(names)]
+
+
+def encode_students(students) -> str:
+    """For a link: 'T:alpha[:a]' per student, comma-separated, e.g. '20:0,20:0.9,8:0.9:a'."""
+    return ",".join(f"{s.T:g}:{s.alpha:g}" + (":a" if s.anneal else "") for s in students)
+
+
+def decode_students(raw: str) -> tuple[Student, ...]:
+    """The inverse of encode_students; ValueError on anything else (bad number, 0 or 7+ students)."""
+    students = []
+    for part in str(raw).split(","):
+        bits = part.strip().split(":")
+        if len(bits) not in (2, 3) or (len(bits) == 3 and bits[2] != "a"):
+            raise ValueError(f"not a student (T:alpha or T:alpha:a): {part!r}")
+        students.append(Student(float(bits[0]), float(bits[1]), len(bits) == 3))
+    return check_students(students)
+
+
+def check_students(students) -> tuple[Student, ...]:
+    students = tuple(students)
+    if not 1 <= len(students) <= MAX_STUDENTS:
+        raise ValueError(f"a race has 1-{MAX_STUDENTS} students, got {len(students)}")
+    if not all(isinstance(s, Student) for s in students):
+        raise ValueError("students must be kdviz.distill.Student")
+    return students
 
 
 @dataclass(frozen=True)
 class DistillConfig:
     hidden: tuple[int, ...] = (800, 800)  # the paper's student
-    T: float = 20.0  # the paper's MNIST temperature
-    alpha: float = 0.9  # weight of the teacher's soft targets
+    students: tuple[Student, ...] = PAIR
     epochs: int = 3
     batch_size: int | None = None  # None = auto: 512 on 60,000 images, ~60 on 1,000
     lr: float = 1e-3
@@ -30,17 +98,21 @@ class DistillConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "hidden", check_hidden(self.hidden))
-        object.__setattr__(self, "T", check_training_t(self.T))
-        object.__setattr__(self, "alpha", check_alpha(self.alpha))
+        object.__setattr__(self, "students", check_students(self.students))
         object.__setattr__(self, "omit", tuple(sorted({int(d) for d in self.omit})))
         self.train_config()
 
+    @property
+    def baseline(self) -> int | None:
+        """Index of the first labels-only student (alpha = 0), the one the others must beat."""
+        return next((i for i, s in enumerate(self.students) if s.alpha == 0), None)
+
     def describe(self) -> str:
-        """E.g. '800-800 students, T = 20, alpha = 0.9, 20 epochs, 1,000 images, no 3s, seed 0'."""
+        """E.g. '800-800 students (labels only; T = 20, α = 0.9), 20 epochs, 1,000 images, seed 0'."""
         images = "all images" if self.train_size is None else f"{self.train_size:,} images"
         omit = "".join(f", no {d}s" for d in self.omit)
         return (
-            f"{'-'.join(map(str, self.hidden))} students, T = {self.T:g}, α = {self.alpha:g}, "
+            f"{'-'.join(map(str, self.hidden))} students ({'; '.join(labels(self.students))}), "
             f"{self.epochs} epochs, {images}{omit}, seed {self.seed}"
         )
 
@@ -55,21 +127,50 @@ class DistillConfig:
         )
 
 
-def compare_students(
+def race(
     data: MNIST,
     teacher_logits: torch.Tensor,  # (N_train, 10), computed once per teacher
     cfg: DistillConfig,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> tuple[StackedMLP, Iterator[Progress]]:
-    """(students, events); index 0 of every list is 'labels only', 1 is 'distilled'."""
-    students = StackedMLP(cfg.hidden, k=2, seed=cfg.seed).to(data.device)
+    """(students, events); index k of every list is cfg.students[k]."""
+    students = StackedMLP(cfg.hidden, k=len(cfg.students), seed=cfg.seed).to(data.device)
+    anneal = any(s.anneal for s in cfg.students)
     events = train(
         students,
         data,
         cfg.train_config(),
-        T=(cfg.T, cfg.T),
-        alpha=(0.0, cfg.alpha),
+        T=[s.T for s in cfg.students],
+        alpha=[s.alpha for s in cfg.students],
         teacher_logits=teacher_logits,
         should_stop=should_stop,
+        T_end=[s.T_end for s in cfg.students] if anneal else None,
     )
     return students, events
+
+
+def students_from_table(rows) -> tuple[Student, ...]:
+    """The Lab's student table (rows of {"T", "alpha", "anneal"}) as students; ValueError naming
+    the row on a bad or empty cell."""
+    students = []
+    for i, row in enumerate(rows, 1):
+        try:
+            students.append(Student(float(row["T"]), float(row["alpha"]), bool(row.get("anneal"))))
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"student {i}: {e}") from None
+    return check_students(students)
+
+
+def race_curves(students, epochs: list[Progress]) -> tuple[dict, dict]:
+    """Per-epoch test errors and loss terms of a race, keyed by the students' labels, for charts.
+
+    Losses: every student's hard term (CE with the labels) and, for those that listen to the
+    teacher, the soft term (T^2-scaled KL) as well."""
+    names = labels(students)
+    errors = {n: [e.test_errors[k] for e in epochs] for k, n in enumerate(names)}
+    losses = {}
+    for k, (s, n) in enumerate(zip(students, names)):
+        if s.alpha > 0:
+            losses[f"{n}: soft (KL)"] = [e.soft_loss[k] for e in epochs]
+        losses[f"{n}: hard (CE)"] = [e.hard_loss[k] for e in epochs]
+    return errors, losses

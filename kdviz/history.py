@@ -1,14 +1,15 @@
 """The class's runs, kept: every finished or stopped Lab run in an SQLite file in the cache folder.
 
 A run lives in one browser session; a teacher wants to show the class what everyone found, after
-a reload or a server restart. One row per run: its settings, per-epoch test errors, seconds,
-device, the browser session that ran it and an optional name the student typed.
+a reload or a server restart. One row per student of a run (a race has up to six): its settings,
+per-epoch test errors, seconds, device, the browser session that ran it and an optional name the
+student typed. A run's rows are written in one transaction: all of them, or none.
 
 Many sessions write at once (one server, a class of browsers; sometimes two server processes on
 one cache). SQLite in WAL mode with a busy timeout serialises the writers; each write is one
 transaction on its own connection, so a thread never shares a connection. A file that is not our
-database (damaged, or another program's) raises HistoryError and is moved aside, never emptied:
-the next open starts a fresh file beside it.
+database (damaged, another program's, or another kdviz version's format) raises HistoryError
+and is moved aside, never emptied: the next open starts a fresh file beside it.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from pathlib import Path
 import pandas as pd
 
 APPLICATION_ID = 0x6B647672  # "kdvr" in the file header: our database, not someone else's
-SCHEMA = 1
+SCHEMA = 2  # 1: one row per run of two students (before races of up to six)
 COLUMNS = (
+    "run",
     "name",
     "session",
     "student",
     "T",
     "alpha",
+    "anneal",
     "images",
     "omit",
     "seed",
@@ -37,8 +40,8 @@ COLUMNS = (
     "epochs_done",
     "teacher",
     "teacher_errors",
+    "errors",
     "labels_only",
-    "distilled",
     "seconds",
     "device",
     "status",
@@ -52,11 +55,13 @@ class HistoryError(ValueError):
 
 @dataclass(frozen=True)
 class Record:
-    """One finished (or stopped) Lab run."""
+    """One student of a finished (or stopped) Lab run; the students of one run share `run`."""
 
+    run: str  # the run's id: its students' rows share it
     student: str  # e.g. "800-800"
-    T: float
-    alpha: float
+    T: float  # the starting temperature
+    alpha: float  # 0 = labels only
+    anneal: bool  # T fell linearly to 1 over the run
     images: int
     omit: str  # e.g. "3" or "-"
     seed: int
@@ -64,20 +69,26 @@ class Record:
     epochs_done: int
     teacher: str
     teacher_errors: int
-    labels_only: int
-    distilled: int
+    errors: int  # this student's test errors
+    labels_only: int | None  # the run's labels-only student's, if it had one
     seconds: float
     device: str
     status: str = "done"
     session: str = ""  # the browser session that ran it
     name: str = ""  # typed by the student, optional
-    curve: list[tuple[int, int, int]] = field(default_factory=list)  # (epoch, labels only, distilled)
+    curve: list[tuple[int, int]] = field(default_factory=list)  # (epoch, test errors)
     id: int = 0  # set by the database
     created: str = ""  # UTC, ISO 8601, set by the database
 
     @property
-    def gain(self) -> int:
-        return self.labels_only - self.distilled
+    def gain(self) -> int | None:
+        return None if self.labels_only is None else self.labels_only - self.errors
+
+    @property
+    def label(self) -> str:
+        if self.alpha == 0:
+            return "labels only"
+        return f"T = {self.T:g}{'→1' if self.anneal else ''}, α = {self.alpha:g}"
 
 
 class RunHistory:
@@ -105,6 +116,9 @@ class RunHistory:
                 tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
                 if app != APPLICATION_ID and tables:  # empty: new, or another process is creating it
                     raise sqlite3.DatabaseError(f"application id {app:#x}, not kdviz's")
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if tables and version != SCHEMA:
+                    raise sqlite3.DatabaseError(f"it is format {version}, from another kdviz version")
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -125,18 +139,22 @@ class RunHistory:
                 "and a new history starts"
             ) from None
 
-    def add(self, record: Record) -> int:
-        """Store a run in one transaction; its id."""
-        row = asdict(record)
-        row["curve"] = json.dumps(row["curve"])
+    def add(self, records: list[Record]) -> list[int]:
+        """Store a run's rows in one transaction (all or none); their ids."""
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         cols = ", ".join(f'"{c}"' for c in ("created", *COLUMNS))
         marks = ", ".join("?" for _ in range(len(COLUMNS) + 1))
+        ids = []
         with contextlib.closing(self._connect()) as conn:
-            cur = conn.execute(
-                f"INSERT INTO runs ({cols}) VALUES ({marks})", (created, *(row[c] for c in COLUMNS))
-            )
-            return int(cur.lastrowid)
+            conn.execute("BEGIN IMMEDIATE")
+            for record in records:
+                row = asdict(record) | {"curve": json.dumps(record.curve), "anneal": int(record.anneal)}
+                cur = conn.execute(
+                    f"INSERT INTO runs ({cols}) VALUES ({marks})", (created, *(row[c] for c in COLUMNS))
+                )
+                ids.append(int(cur.lastrowid))
+            conn.execute("COMMIT")
+        return ids
 
     def runs(self, session: str | None = None) -> list[Record]:
         """Every run, oldest first; only one browser session's with `session`."""
@@ -148,24 +166,24 @@ class RunHistory:
         for r in rows:
             values = dict(r)
             values["curve"] = [tuple(c) for c in json.loads(values["curve"] or "[]")]
+            values["anneal"] = bool(values["anneal"])
             out.append(Record(**values))
         return out
 
 
 def class_table(records: list[Record]) -> pd.DataFrame:
-    """The class's runs as a table, best distilled student first (who got the best one?)."""
+    """The class's students as a table, fewest test errors first (who got the best one?)."""
     rows = [
         {
-            "run": r.id,
+            "run": r.run,
             "name": r.name or "-",
             "student": r.student,
-            "T": r.T,
-            "alpha": r.alpha,
+            "loss": r.label,
             "images": r.images,
             "omit": r.omit,
             "epochs": f"{r.epochs_done}/{r.epochs}",
+            "test errors": r.errors,
             "labels-only errors": r.labels_only,
-            "distilled errors": r.distilled,
             "gain": r.gain,
             "teacher errors": r.teacher_errors,
             "seconds": r.seconds,
@@ -174,6 +192,4 @@ def class_table(records: list[Record]) -> pd.DataFrame:
         }
         for r in records
     ]
-    return (
-        pd.DataFrame(rows).sort_values(["distilled errors", "run"], kind="stable") if rows else pd.DataFrame()
-    )
+    return pd.DataFrame(rows).sort_values(["test errors", "run"], kind="stable") if rows else pd.DataFrame()

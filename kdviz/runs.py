@@ -11,6 +11,7 @@ finished.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -19,7 +20,7 @@ import torch
 from kdviz import settings as app_settings
 from kdviz import shipped
 from kdviz.data import MNIST
-from kdviz.distill import DistillConfig, compare_students
+from kdviz.distill import DistillConfig, labels, race
 from kdviz.experiments import EXPERIMENTS, PRESETS, Result, ignore, never_stop, run_all
 from kdviz.history import Record
 from kdviz.settings import Limits
@@ -65,84 +66,102 @@ def default_teacher(
     return shipped.default_teacher(data, cache_dir, on_progress, should_stop)
 
 
-# --- the Lab: two students -----------------------------------------------------------------------
+# --- the Lab: a race of students ----------------------------------------------------------------
 @dataclass(frozen=True)
 class LabResult:
-    """Where a Lab run ended: the labels-only student's and the distilled one's test errors."""
+    """Where a Lab run ended: each student's test errors (cfg.students order)."""
 
     cfg: DistillConfig
     teacher_errors: int
     images: int  # in the transfer set: train_size images less any omitted digit
     last: Progress  # the last finished epoch
-    curve: tuple[tuple[int, int, int], ...] = ()  # (epoch, labels-only errors, distilled errors)
+    curve: tuple[tuple[int, ...], ...] = ()  # (epoch, errors of student 0, student 1, ...)
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # groups its history rows
 
     @property
-    def labels_only(self) -> int:
-        return self.last.test_errors[0]
+    def errors(self) -> list[int]:
+        return list(self.last.test_errors)
 
     @property
-    def distilled(self) -> int:
-        return self.last.test_errors[1]
+    def labels_only(self) -> int | None:
+        """The errors of the race's labels-only student (alpha = 0), if it has one."""
+        b = self.cfg.baseline
+        return None if b is None else self.errors[b]
 
-    @property
-    def gain(self) -> int:
-        """Test errors saved by listening to the teacher (negative: distillation lost)."""
-        return self.labels_only - self.distilled
+    def gains(self) -> list[int | None]:
+        """Test errors each student saved against labels only (negative: it lost); None without one."""
+        base = self.labels_only
+        return [None if base is None else base - e for e in self.errors]
 
     @property
     def status(self) -> str:
         return "done" if self.last.epoch >= self.cfg.epochs else "stopped"
 
-    def record(self, device: str, teacher: str, session: str = "", name: str = "") -> Record:
-        """This run as a row of the class's history (kdviz.history)."""
+    def records(self, device: str, teacher: str, session: str = "", name: str = "") -> list[Record]:
+        """This run as rows of the class's history (kdviz.history), one per student."""
         c = self.cfg
-        return Record(
-            student="-".join(map(str, c.hidden)),
-            T=c.T,
-            alpha=c.alpha,
-            images=self.images,
-            omit=",".join(map(str, c.omit)) or "-",
-            seed=c.seed,
-            epochs=c.epochs,
-            epochs_done=self.last.epoch,
-            teacher=teacher,
-            teacher_errors=self.teacher_errors,
-            labels_only=self.labels_only,
-            distilled=self.distilled,
-            seconds=round(self.last.elapsed, 1),
-            device=device,
-            status=self.status,
-            session=session,
-            name=name,
-            curve=list(self.curve),
-        )
+        return [
+            Record(
+                run=self.run,
+                student="-".join(map(str, c.hidden)),
+                T=s.T,
+                alpha=s.alpha,
+                anneal=s.anneal,
+                images=self.images,
+                omit=",".join(map(str, c.omit)) or "-",
+                seed=c.seed,
+                epochs=c.epochs,
+                epochs_done=self.last.epoch,
+                teacher=teacher,
+                teacher_errors=self.teacher_errors,
+                errors=self.errors[k],
+                labels_only=self.labels_only,
+                seconds=round(self.last.elapsed, 1),
+                device=device,
+                status=self.status,
+                session=session,
+                name=name,
+                curve=[(row[0], row[1 + k]) for row in self.curve],
+            )
+            for k, s in enumerate(c.students)
+        ]
 
     def verdict(self) -> str:
-        g = self.gain
-        how = f"beat labels alone by {g}" if g > 0 else "tied" if g == 0 else f"lost by {-g}"
-        return (
-            f"The distilled student made **{self.distilled}** test errors, the labels-only student "
-            f"**{self.labels_only}**: distillation {how}."
-        )
+        names, errors = labels(self.cfg.students), self.errors
+        best = min(range(len(errors)), key=errors.__getitem__)
+        if len(errors) == 2 and self.cfg.baseline == 0 and self.cfg.students[1].alpha > 0:
+            g = self.gains()[1]
+            how = f"beat labels alone by {g}" if g > 0 else "tied" if g == 0 else f"lost by {-g}"
+            return (
+                f"The distilled student made **{errors[1]}** test errors, the labels-only student "
+                f"**{errors[0]}**: distillation {how}."
+            )
+        text = f"Fewest test errors: **{names[best]}** with **{errors[best]}**"
+        if self.labels_only is not None and self.cfg.students[best].alpha > 0:
+            text += f", {self.labels_only - errors[best]} fewer than labels only ({self.labels_only})"
+        return text + "."
 
-    def row(self, status: str = "done") -> dict:
-        """One line of the Lab's history table (and its CSV)."""
+    def rows(self) -> list[dict]:
+        """One line per student for the Lab's table of this session's runs (and its CSV)."""
         cfg = self.cfg
-        return {
-            "student": "-".join(map(str, cfg.hidden)),
-            "T": cfg.T,
-            "alpha": cfg.alpha,
-            "images": self.images,
-            "omit": ",".join(map(str, cfg.omit)) or "-",
-            "seed": cfg.seed,
-            "epochs": f"{self.last.epoch}/{cfg.epochs}",
-            "teacher errors": self.teacher_errors,
-            "labels-only errors": self.labels_only,
-            "distilled errors": self.distilled,
-            "gain": self.gain,
-            "seconds": round(self.last.elapsed, 1),
-            "status": status,
-        }
+        return [
+            {
+                "student": f"{'-'.join(map(str, cfg.hidden))}, {name}",
+                "T": s.T,
+                "anneal to 1": "yes" if s.anneal else "no",
+                "alpha": s.alpha,
+                "images": self.images,
+                "omit": ",".join(map(str, cfg.omit)) or "-",
+                "seed": cfg.seed,
+                "epochs": f"{self.last.epoch}/{cfg.epochs}",
+                "teacher errors": self.teacher_errors,
+                "test errors": self.errors[k],
+                "gain vs labels only": gain,
+                "seconds": round(self.last.elapsed, 1),
+                "status": self.status,
+            }
+            for k, (s, name, gain) in enumerate(zip(cfg.students, labels(cfg.students), self.gains()))
+        ]
 
 
 def lab(
@@ -155,11 +174,11 @@ def lab(
     limits: Limits | None = None,
     keep: Callable[[LabResult], None] | None = None,
 ) -> LabResult | None:
-    """Train a labels-only and a distilled student side by side (kdviz.distill); `keep(result)`
-    stores a run that finished at least one epoch (the class's history), even if nobody watches."""
+    """Race the students of `cfg` (kdviz.distill); `keep(result)` stores a run that finished at
+    least one epoch (the class's history), even if nobody watches."""
     images = len(transfer_indices(data.train_y, cfg.train_size, cfg.omit))
     _limits(limits).check_students(cfg.hidden, images, cfg.epochs)
-    _, events = compare_students(data, teacher_logits, cfg, should_stop=should_stop)
+    _, events = race(data, teacher_logits, cfg, should_stop=should_stop)
     curve = []
 
     def report(ev: Progress) -> None:

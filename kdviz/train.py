@@ -148,12 +148,20 @@ def train(
     should_stop: Callable[[], bool] = lambda: False,
     report_every: float = 0.25,  # seconds between "step" events
     resume: dict | None = None,  # a snapshot() of an earlier epoch event of this same run
+    # one final temperature per model: T moves linearly from T to T_end over the run's steps
+    # (start hot, anneal towards 1); None = constant T
+    T_end: Sequence[float] | None = None,
 ) -> Iterator[Progress]:
     """Train the K models of `model` together; yields Progress, stops early when asked."""
     K, device = model.k, data.device
     if len(T) != K or len(alpha) != K:
         raise ValueError(f"need one T and one alpha per model ({K}), got {len(T)} and {len(alpha)}")
     T_ = torch.tensor([check_training_t(t) for t in T], device=device)
+    if T_end is not None and len(T_end) != K:
+        raise ValueError(f"need one final T per model ({K}), got {len(T_end)}")
+    T_slope = None
+    if T_end is not None:
+        T_slope = torch.tensor([check_training_t(t) for t in T_end], device=device) - T_
     alpha_ = torch.tensor([check_alpha(a) for a in alpha], device=device)
     if bool((alpha_ > 0).any()) and teacher_logits is None:
         raise ValueError("distillation (alpha > 0) needs the teacher's logits")
@@ -221,7 +229,8 @@ def train(
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, steps, warmup_steps, cfg.optimizer)
             logits = model(xb)  # (K, B, 10)
-            loss, soft, hard = stacked_losses(logits, tb, yb, T_, alpha_)
+            T_now = T_ if T_slope is None else T_ + T_slope * (step / steps)
+            loss, soft, hard = stacked_losses(logits, tb, yb, T_now, alpha_)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -1,16 +1,24 @@
-"""Distillation Lab: a teacher and two students train live; does listening to the teacher help?"""
+"""Distillation Lab: a teacher and a race of students train live; does listening to the teacher help?"""
 
 import pandas as pd
 import streamlit as st
 
 from kdviz import plots, runs
-from kdviz.distill import STUDENTS, DistillConfig
+from kdviz.distill import (
+    MAX_STUDENTS,
+    PAIR,
+    DistillConfig,
+    decode_students,
+    encode_students,
+    labels,
+    race_curves,
+    students_from_table,
+)
 from kdviz.footprint import tradeoff
 from kdviz.history import class_table
-from kdviz.losses import check_alpha
 from kdviz.teacher import TeacherSpec, checkpoint_path
 from pages.ui.layout import app_settings, cache_dir, data_or_stop, device_control, setup_page
-from pages.ui.links import parse_choice, parse_t, t_control, url_notice, url_state, write_url
+from pages.ui.links import parse_choice, url_notice, url_state, write_url
 from pages.ui.runs import (
     footprints,
     progress_line,
@@ -33,15 +41,15 @@ TRAIN_SIZES = [n for n in (300, 1000, 3000, 10000, 60000) if n <= limits.max_tra
 setup_page("Distillation Lab")
 st.title("Distillation Lab")
 st.write(
-    "Two students with the **same initial weights** see the **same batches**. One learns from the labels "
-    "alone; the other also listens to the teacher's softened outputs. The only difference is the loss."
+    "Students with the **same initial weights** see the **same batches**. One learns from the labels "
+    f"alone; the others also listen to the teacher's softened outputs, each at its own T and α (up to "
+    f"{MAX_STUDENTS} students). The only difference between them is the loss."
 )
 url_state(
     "lab",
     {
         "student": (STUDENT_SIZES[0], parse_choice(STUDENT_SIZES)),
-        "T": (20.0, parse_t),
-        "alpha": (0.9, lambda r: round(check_alpha(float(r)), 2)),
+        "students": (encode_students(PAIR), lambda r: encode_students(decode_students(r))),
         "epochs": (min(20, limits.max_epochs), parse_choice(range(1, limits.max_epochs + 1), int)),
         "n": (1000, parse_choice(TRAIN_SIZES, int)),
         "omit": ("none", parse_choice(["none", *map(str, range(10))])),
@@ -131,30 +139,45 @@ with c1:
         help="Few labels is where the teacher's soft targets help most.",
     )
 with c2:
-    T = t_control("T", disabled=busy)
-    alpha = st.slider(
-        "α: how much the student listens to the teacher",
-        0.0,
-        1.0,
-        step=0.05,
-        key="alpha",
-        disabled=busy,
-        help="0 = labels only, 1 = the teacher's soft targets only",
-    )
-with c3:
     epochs = st.number_input("Epochs", 1, limits.max_epochs, key="epochs", disabled=busy)
     omit = st.selectbox(
         "Leave a digit out of the transfer set", ["none", *map(str, range(10))], key="omit", disabled=busy
     )
+with c3:
     seed = st.number_input("Seed", 0, 2**31 - 1, key="seed", disabled=busy)
     name = st.text_input(
         "Your name (optional)", key="name", max_chars=40, help="shown with your runs in the class's table"
     )
+
+st.markdown(
+    f"**The race**: one row per student (up to {MAX_STUDENTS}). α = 0 is the labels-only student; "
+    "*anneal* lowers that student's T linearly to 1 over the run (start hot, end sharp)."
+)
+# The editor's starting table is fixed per session (from the link), so edits are not reset by reruns.
+start = st.session_state.setdefault("race_start", decode_students(st.session_state["students"]))
+edited = st.data_editor(
+    pd.DataFrame([{"T": s.T, "alpha": s.alpha, "anneal": s.anneal} for s in start]),
+    key="race",
+    num_rows="fixed" if busy else "dynamic",
+    disabled=busy,
+    hide_index=True,
+    column_config={
+        "T": st.column_config.NumberColumn("T (temperature)", min_value=0.05, max_value=1000.0, default=20.0),
+        "alpha": st.column_config.NumberColumn(
+            "α (weight of the teacher)", min_value=0.0, max_value=1.0, step=0.05, default=0.9
+        ),
+        "anneal": st.column_config.CheckboxColumn("anneal T to 1", default=False),
+    },
+)
+try:
+    students = students_from_table(edited.to_dict("records"))
+except ValueError as e:
+    st.error(f"{e}. Fix that row to train.")
+    st.stop()
 write_url(
     {
         "student": student,
-        "T": T,
-        "alpha": alpha,
+        "students": encode_students(students),
         "epochs": epochs,
         "n": n,
         "omit": omit,
@@ -163,21 +186,19 @@ write_url(
     }
 )
 st.latex(  # two lines: one is wider than a tablet
-    rf"\begin{{aligned}}\mathcal{{L}} = {{}} & \underbrace{{{alpha:g}}}_{{\alpha}} \cdot "
-    rf"\underbrace{{{T:g}^2}}_{{T^2}} \cdot"
-    rf"\mathrm{{KL}}\big(q^{{T={T:g}}}_{{\text{{teacher}}}} \,\|\, q^{{T={T:g}}}_{{\text{{student}}}}\big) \\"
-    rf" & + {1 - alpha:g} \cdot \mathrm{{CE}}\big(y, q^{{T=1}}_{{\text{{student}}}}\big)\end{{aligned}}"
+    r"\begin{aligned}\mathcal{L}_k = {} & \alpha_k \cdot T_k^2 \cdot"
+    r"\mathrm{KL}\big(q^{T_k}_{\text{teacher}} \,\|\, q^{T_k}_{\text{student }k}\big) \\"
+    r" & + (1 - \alpha_k) \cdot \mathrm{CE}\big(y, q^{T=1}_{\text{student }k}\big)\end{aligned}"
 )
 st.caption(
     "The KL is summed over classes and averaged over the batch ('batchmean'); T² keeps the soft "
-    "term's gradients comparable as T changes. The labels-only student uses α = 0."
+    "term's gradients comparable as T changes. An annealed student uses its current T in both places."
     + (" The settings are locked while these students train." if busy else "")
 )
 
 cfg = DistillConfig(
     hidden=tuple(int(h) for h in student.split(",")),
-    T=T,
-    alpha=alpha,
+    students=students,
     epochs=int(epochs),
     seed=int(seed),
     train_size=None if n >= len(data.train_y) else n,
@@ -188,7 +209,7 @@ b1, b2, _ = st.columns([1.6, 1, 1.4])
 if b1.button("Train students", type="primary", disabled=busy):
     # kept in the class's history when it ends, even if this tab is closed by then
     who = (session_id(), name.strip())
-    keep = (lambda r: history.add(r.record(device, teacher.spec.label, *who))) if history else None
+    keep = (lambda r: history.add(r.records(device, teacher.spec.label, *who))) if history else None
     start_run(
         "lab_job",
         device,
@@ -209,7 +230,7 @@ if b2.button("Stop", disabled=not busy):
 def live():
     job = session_run("lab_job")
     if job is None:
-        st.info("Press **Train students** to start. Both students train together, epoch by epoch.")
+        st.info("Press **Train students** to start. All the students train together, epoch by epoch.")
         return
     if not job.finished:
         stopping = job.should_stop() and job.status == "running"
@@ -222,31 +243,22 @@ def live():
         st.warning("Stopped before the first epoch finished: nothing to compare yet.")
     if job.epochs:
         ep = [e.epoch for e in job.epochs]
-        errors = {name: [e.test_errors[i] for e in job.epochs] for i, name in enumerate(STUDENTS)}
-        losses = {
-            "distilled: soft (KL)": [e.soft_loss[1] for e in job.epochs],
-            "distilled: hard (CE)": [e.hard_loss[1] for e in job.epochs],
-            "labels only: hard (CE)": [e.hard_loss[0] for e in job.epochs],
-        }
+        errors, losses = race_curves(job.details.students, job.epochs)
         st.caption(f"These students: {job.details.describe()}.")
-        earlier = [r for r in (history.runs() if history else []) if r.curve]
+        this_run = job.result.run if job.result is not None else None
+        earlier = [r for r in (history.runs() if history else []) if r.curve and r.run != this_run]
         shown = (
             st.multiselect(
                 "Compare with earlier runs (yours and the class's)",
                 earlier,
-                format_func=lambda r: (
-                    f"run {r.id}: {r.name or 'anonymous'}, {r.student}, T = {r.T:g}, α = {r.alpha:g}"
-                ),
+                format_func=lambda r: f"{r.name or 'anonymous'}, run {r.run[:6]}: {r.student}, {r.label}",
                 key="overlay",
                 help="Their test errors appear as dotted lines on the left chart.",
             )
             if earlier
             else []
         )
-        overlay = {}
-        for r in shown:
-            overlay[f"run {r.id}: labels only"] = ([c[0] for c in r.curve], [c[1] for c in r.curve])
-            overlay[f"run {r.id}: distilled"] = ([c[0] for c in r.curve], [c[2] for c in r.curve])
+        overlay = {f"{r.name or 'run'} {r.run[:6]}: {r.label}": tuple(zip(*r.curve)) for r in shown}
         left, right = st.columns(2)
         left.plotly_chart(
             plots.training_curves(
@@ -262,9 +274,9 @@ def live():
         right.plotly_chart(
             plots.training_curves(ep, losses, "Training loss terms per epoch", "loss"), width="stretch"
         )
-    lab_runs = st.session_state.setdefault("lab_runs", [])  # (job id, LabResult, status), oldest first
-    if job.finished and job.result is not None and all(jid != job.id for jid, _, _ in lab_runs):
-        lab_runs.append((job.id, job.result, job.status))
+    lab_runs = st.session_state.setdefault("lab_runs", [])  # (job id, LabResult), oldest first
+    if job.finished and job.result is not None and all(jid != job.id for jid, _ in lab_runs):
+        lab_runs.append((job.id, job.result))
     redraw_once_finished(job)
 
 
@@ -276,16 +288,13 @@ if lab_runs:
     last = session_run("lab_job")
     if last is not None and last.result is not None:
         st.success(last.result.verdict())
-    df = pd.DataFrame([result.row(status) for _, result, status in lab_runs])
-    df.index = range(1, len(df) + 1)
-    st.dataframe(df, width="stretch")
-    st.download_button(
-        "Download the history (CSV)", df.to_csv(index_label="run"), "kdviz-runs.csv", "text/csv"
-    )
+    df = pd.DataFrame([{"run": i} | row for i, (_, r) in enumerate(lab_runs, 1) for row in r.rows()])
+    st.dataframe(df, width="stretch", hide_index=True)
+    st.download_button("Download the history (CSV)", df.to_csv(index=False), "kdviz-runs.csv", "text/csv")
 if lab_runs:
     st.subheader("What the small model buys")
     shapes = {"teacher": teacher.spec.hidden} | {
-        f"student {'-'.join(map(str, r.cfg.hidden))}": r.cfg.hidden for _, r, _ in lab_runs
+        f"student {'-'.join(map(str, r.cfg.hidden))}": r.cfg.hidden for _, r in lab_runs
     }
     st.dataframe(
         pd.DataFrame([f.row() for f in footprints(tuple(shapes.items()), device)]),
@@ -297,11 +306,8 @@ if lab_runs:
         "per image for one image at a time and for a batch of 256. Sizes are the weights as safetensors."
     )
     points = [("teacher", teacher.spec.hidden, teacher.test_errors)]
-    for i, (_, r, _) in enumerate(lab_runs, 1):
-        points += [
-            (f"run {i} labels only", r.cfg.hidden, r.labels_only),
-            (f"run {i} distilled", r.cfg.hidden, r.distilled),
-        ]
+    for i, (_, r) in enumerate(lab_runs, 1):
+        points += [(f"run {i}: {n}", r.cfg.hidden, e) for n, e in zip(labels(r.cfg.students), r.errors)]
     st.plotly_chart(plots.size_tradeoff(tradeoff(points)), width="stretch")
 
 class_runs = history.runs() if history else []

@@ -7,7 +7,7 @@ import weakref
 import pytest
 import torch
 
-from kdviz.distill import DistillConfig, compare_students
+from kdviz.distill import DistillConfig, Student, race
 from kdviz.jobs import JobQueue
 from kdviz.train import run_to_end
 
@@ -16,7 +16,7 @@ def train_and_stop(queue, data, logits, i, models):
     cfg = DistillConfig(hidden=(256, 256), epochs=50, seed=i)
 
     def run(job):
-        students, events = compare_students(data, logits, cfg, should_stop=job.should_stop)
+        students, events = race(data, logits, cfg, should_stop=job.should_stop)
         models.append(weakref.ref(students))
         return run_to_end(events, job.report)
 
@@ -50,7 +50,7 @@ def test_closed_tab_stops_the_run_and_the_queue_moves_on(tiny_data):
     cfg = DistillConfig(hidden=(64,), epochs=1000)
 
     def run(job):
-        _, events = compare_students(tiny_data, logits, cfg, should_stop=job.should_stop)
+        _, events = race(tiny_data, logits, cfg, should_stop=job.should_stop)
         return run_to_end(events, job.report)
 
     abandoned = queue.submit("a", "a", run)  # nobody calls touch(): the tab was closed
@@ -65,12 +65,15 @@ def test_closed_tab_stops_the_run_and_the_queue_moves_on(tiny_data):
 @pytest.mark.parametrize(
     "bad",
     [
-        dict(T=1e-9),
-        dict(T=1e9),
-        dict(T=float("nan")),
-        dict(alpha=-1),
-        dict(alpha=2),
-        dict(alpha=float("nan")),
+        dict(students=lambda: (Student(T=1e-9),)),
+        dict(students=lambda: (Student(T=1e9),)),
+        dict(students=lambda: (Student(T=float("nan")),)),
+        dict(students=lambda: (Student(alpha=-1),)),
+        dict(students=lambda: (Student(alpha=2),)),
+        dict(students=lambda: (Student(alpha=float("nan")),)),
+        dict(students=lambda: ()),
+        dict(students=lambda: (Student(),) * 7),
+        dict(students=lambda: ((20.0, 0.9),)),
         dict(epochs=0),
         dict(epochs=10**6),
         dict(hidden=(0,)),
@@ -79,5 +82,5 @@ def test_closed_tab_stops_the_run_and_the_queue_moves_on(tiny_data):
 )
 def test_hostile_lab_values_are_rejected_with_a_message(bad):
     with pytest.raises(ValueError) as e:
-        DistillConfig(**bad)
+        DistillConfig(**{k: v() if callable(v) else v for k, v in bad.items()})
     assert str(e.value)  # a message a person can read, not an empty error

@@ -5,25 +5,51 @@ import threading
 
 import pytest
 
-from kdviz.history import HistoryError, Record, RunHistory
+from kdviz.history import HistoryError, Record, RunHistory, class_table
 
 
-def record(i: int, session: str = "s") -> Record:
+def record(i: int, session: str = "s", run: str = "r", alpha: float = 0.9) -> Record:
     return Record(
-        student="30-30", T=4.0, alpha=0.9, images=1000, omit="-", seed=i, epochs=3, epochs_done=3,
-        teacher="paper", teacher_errors=80, labels_only=300 + i, distilled=250 + i, seconds=1.5,
-        device="cpu", session=session, name=f"student {i}", curve=[(1, 400, 350), (3, 300 + i, 250 + i)],
+        run=run, student="30-30", T=4.0, alpha=alpha, anneal=i % 2 == 1, images=1000, omit="-", seed=i,
+        epochs=3, epochs_done=3, teacher="paper", teacher_errors=80, errors=250 + i, labels_only=300,
+        seconds=1.5, device="cpu", session=session, name=f"student {i}", curve=[(1, 350), (3, 250 + i)],
     )  # fmt: skip
 
 
 def test_round_trip_and_sessions(tmp_path):
     h = RunHistory(tmp_path / "runs.sqlite")
-    a, b = h.add(record(1, "alice")), h.add(record(2, "bob"))
+    (a,), (b,) = h.add([record(1, "alice")]), h.add([record(2, "bob")])
     assert a < b
     mine = h.runs("alice")
-    assert [r.name for r in mine] == ["student 1"] and mine[0].curve == [(1, 400, 350), (3, 301, 251)]
-    assert mine[0].gain == 50 and mine[0].created.endswith("Z") and mine[0].id == a
+    assert [r.name for r in mine] == ["student 1"] and mine[0].curve == [(1, 350), (3, 251)]
+    assert mine[0].gain == 49 and mine[0].anneal is True and mine[0].label == "T = 4→1, α = 0.9"
+    assert mine[0].created.endswith("Z") and mine[0].id == a
     assert [r.seed for r in RunHistory(tmp_path / "runs.sqlite").runs()] == [1, 2]  # survives a restart
+
+
+def test_a_race_is_stored_as_one_row_per_student_in_one_transaction(tmp_path):
+    h = RunHistory(tmp_path / "runs.sqlite")
+    race = [record(0, run="abc", alpha=0.0), record(1, run="abc"), record(2, run="abc")]
+    h.add(race)
+    rows = h.runs()
+    assert [r.run for r in rows] == ["abc"] * 3 and [r.label for r in rows][0] == "labels only"
+    table = class_table(rows)
+    assert list(table["test errors"]) == [250, 251, 252] and list(table["gain"]) == [50, 49, 48]
+    broken = [record(3, run="xyz"), None]  # the second row cannot be written
+    with pytest.raises(TypeError):
+        h.add(broken)
+    assert len(h.runs()) == 3  # the first row of the broken run was rolled back
+
+
+def test_a_history_from_another_kdviz_version_is_set_aside(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    RunHistory(path).add([record(1)])
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with pytest.raises(HistoryError, match="another kdviz version.*moved aside"):
+        RunHistory(path)
+    assert RunHistory(path).runs() == [] and len(list(tmp_path.glob("runs.sqlite.rejected-*"))) == 1
 
 
 def test_many_threads_write_at_once_and_every_row_is_kept(tmp_path):
@@ -33,7 +59,7 @@ def test_many_threads_write_at_once_and_every_row_is_kept(tmp_path):
     def writer(t):
         try:
             for i in range(25):
-                h.add(record(t * 100 + i, session=f"s{t}"))
+                h.add([record(t * 100 + i, session=f"s{t}")])
         except Exception as e:  # noqa: BLE001
             errors.append(e)
 
@@ -66,5 +92,5 @@ def test_a_damaged_or_foreign_file_is_set_aside_not_emptied(tmp_path, content):
     aside = list(tmp_path.glob("runs.sqlite.rejected-*"))
     assert len(aside) == 1 and aside[0].read_bytes()[:100] == before[:100]
     fresh = RunHistory(path)  # the next open starts anew beside it
-    fresh.add(record(1))
+    fresh.add([record(1)])
     assert len(fresh.runs()) == 1

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kdviz.distill import DistillConfig, compare_students
+from kdviz.distill import DistillConfig, race
 from kdviz.teacher import TeacherSpec, ensure_teacher
 from kdviz.train import run_to_end
 
@@ -17,7 +17,7 @@ def teacher(real_mnist, tmp_path_factory):
 def test_distilled_beats_labels_only_on_1000_images(real_mnist, teacher, seed):
     assert teacher.test_errors < 300
     cfg = DistillConfig(hidden=(300, 300), T=4, alpha=0.9, epochs=20, train_size=1000, seed=seed)
-    _, events = compare_students(real_mnist, teacher.logits(real_mnist.train_x), cfg)
+    _, events = race(real_mnist, teacher.logits(real_mnist.train_x), cfg)
     last = run_to_end(events)
     scratch, distilled = last.test_errors
     assert distilled < scratch - 150, (scratch, distilled)  # measured: ~1130 vs ~690-760 errors

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from kdviz.distill import DistillConfig, compare_students
+from kdviz.distill import DistillConfig, Student, race
 from kdviz.models import StackedMLP, parse_hidden, predict_logits
 from kdviz.shifts import jitter
 from kdviz.train import TrainConfig, run_to_end, train, transfer_indices
@@ -29,7 +29,7 @@ def test_students_start_identical_and_see_the_same_batches(tiny_data):
 
 def test_only_the_loss_differs_in_a_comparison(tiny_data):
     teacher_logits = torch.randn(len(tiny_data.train_y), 10)
-    students, events = compare_students(tiny_data, teacher_logits, DistillConfig(hidden=(16,), epochs=1))
+    students, events = race(tiny_data, teacher_logits, DistillConfig(hidden=(16,), epochs=1))
     run_to_end(events)
     assert not torch.allclose(students.weights[0][0], students.weights[0][1])
 
@@ -75,7 +75,7 @@ def test_stop_mid_run(tiny_data):
 
 def test_progress_reports_both_loss_terms(tiny_data):
     teacher_logits = torch.randn(len(tiny_data.train_y), 10)
-    _, events = compare_students(tiny_data, teacher_logits, DistillConfig(hidden=(8,), epochs=1, T=4))
+    _, events = race(tiny_data, teacher_logits, DistillConfig(hidden=(8,), epochs=1, students=(Student(4, 0), Student(4, 0.9))))
     ev = run_to_end(events)
     assert ev.soft_loss[0] > 0 and ev.soft_loss[1] > 0 and ev.hard_loss[1] > 0
     assert len(ev.test_errors) == 2 and ev.test_total == len(tiny_data.test_y)

@@ -20,6 +20,15 @@ def button(at, label):
     return next(b for b in at.button if b.label == label)
 
 
+def table(at, column):
+    """The first table on the page with `column` (the race's editor is a dataframe too), or None."""
+    return next((d.value for d in at.dataframe if column in d.value.columns), None)
+
+
+def results(at):
+    return table(at, "gain vs labels only")
+
+
 def wait_until(at, done, timeout=60):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -28,12 +37,13 @@ def wait_until(at, done, timeout=60):
         if done(at):
             return at
         time.sleep(0.3)
-    raise AssertionError("timed out")
+    shown = [e.value for e in (*at.error, *at.warning, *at.info)]
+    raise AssertionError(f"timed out; the page shows {shown}")
 
 
 def test_lab_trains_teacher_then_students(lab_env):
     at = AppTest.from_file(LAB, default_timeout=60)
-    at.query_params.update({"student": "64", "epochs": "3", "n": "300", "T": "4"})
+    at.query_params.update({"student": "64", "epochs": "3", "n": "300", "students": "4:0,4:0.9"})
     at.run()
     assert not at.exception
     assert any("shipped paper teacher cannot be used" in w.value for w in at.warning)
@@ -43,13 +53,36 @@ def test_lab_trains_teacher_then_students(lab_env):
     assert (lab_env / "teachers").is_dir()
 
     button(at, "Train students").click().run()
-    wait_until(at, lambda at: len(at.dataframe) > 0)
+    wait_until(at, lambda at: results(at) is not None)
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     names = [d["name"] for d in charts[0]["data"]]
-    assert names == ["labels only", "distilled"] and len(charts[0]["data"][0]["y"]) == 3
-    row = at.dataframe[0].value.iloc[-1]
-    assert row["student"] == "64" and row["T"] == 4.0 and row["epochs"] == "3/3" and row["status"] == "done"
-    assert any("distillation" in s.value for s in at.success)
+    assert names == ["labels only", "T = 4, α = 0.9"] and len(charts[0]["data"][0]["y"]) == 3
+    row = results(at).iloc[-1]
+    assert row["student"] == "64, T = 4, α = 0.9" and row["T"] == 4.0 and row["epochs"] == "3/3"
+    assert row["status"] == "done" and any("distillation" in s.value for s in at.success)
+
+
+def test_a_race_of_four_students_from_a_link(tiny_env):
+    at = AppTest.from_file(LAB, default_timeout=60)
+    link = "20:0,2:0.5,8:0.9,20:0.9:a"
+    at.query_params.update({"student": "64", "epochs": "2", "n": "300", "students": link})
+    at.run()
+    assert not at.exception and at.query_params["students"] == link  # the link round-trips
+    button(at, "Train students").click().run()
+    wait_until(at, lambda at: results(at) is not None)
+    names = [d["name"] for d in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert names == ["labels only", "T = 2, α = 0.5", "T = 8, α = 0.9", "T = 20→1, α = 0.9"]
+    table = results(at)
+    assert len(table) == 4 and table["anneal to 1"].tolist() == ["no", "no", "no", "yes"]
+    assert (table["gain vs labels only"] == table["test errors"].iloc[0] - table["test errors"]).all()
+
+
+def test_a_bad_race_link_falls_back_to_the_pair(tiny_env):
+    at = AppTest.from_file(LAB, default_timeout=60)
+    at.query_params.update({"students": "20:7"})
+    at.run()
+    assert not at.exception and at.query_params["students"] == "20:0,20:0.9"
+    assert any("link" in w.value for w in at.warning)
 
 
 def test_lab_without_data_explains(tmp_path, monkeypatch):
@@ -102,8 +135,8 @@ def test_unwritable_cache_still_trains_and_warns(tiny_dir, tmp_path, monkeypatch
     wait_until(at, lambda at: any(b.label == "Train students" for b in at.button))
     assert any("cannot write" in w.value for w in at.warning)
     button(at, "Train students").click().run()
-    wait_until(at, lambda at: len(at.dataframe) > 0)
-    assert at.dataframe[0].value.iloc[-1]["status"] == "done"
+    wait_until(at, lambda at: results(at) is not None)
+    assert results(at).iloc[-1]["status"] == "done"
 
 
 def test_lab_opens_with_the_shipped_teacher_and_its_measured_errors(
@@ -125,49 +158,49 @@ def test_earlier_runs_of_the_session_overlay_the_latest(tiny_env):
     at = AppTest.from_file(LAB, default_timeout=60)
     at.query_params.update({"student": "64", "epochs": "2", "n": "300"})
     at.run()
-    for alpha in (0.9, 0.5):
-        next(s for s in at.slider if s.label.startswith("α")).set_value(alpha).run()
+    for seed in (0, 1):
+        next(s for s in at.number_input if s.label == "Seed").set_value(seed).run()
         button(at, "Train students").click().run()
         wait_until(
             at,
-            lambda at, k=alpha: (
-                len(at.dataframe) > 0 and len(at.dataframe[0].value) == (1 if k == 0.9 else 2)
-            ),
+            lambda at, k=seed: results(at) is not None and len(results(at)) == 2 * (k + 1),
         )
-    assert at.dataframe[0].value["alpha"].tolist() == [0.9, 0.5]  # the history survives both runs
-    buys = next(d.value for d in at.dataframe if "model" in d.value.columns)  # what the small model buys
+    assert results(at)["seed"].tolist() == [0, 0, 1, 1]  # the history survives both runs
+    buys = table(at, "model")  # what the small model buys
     assert buys["model"].tolist() == ["teacher", "student 64"] and (buys["ms per image, batch 1"] > 0).all()
     assert buys["parameters"].iloc[0] > buys["parameters"].iloc[1]
     tradeoff = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"][0]
     assert tradeoff["text"] == [
         "teacher",
-        "run 1 labels only",
-        "run 1 distilled",
-        "run 2 labels only",
-        "run 2 distilled",
+        "run 1: labels only",
+        "run 1: T = 20, α = 0.9",
+        "run 2: labels only",
+        "run 2: T = 20, α = 0.9",
     ]
     overlay = next(m for m in at.multiselect if m.label.startswith("Compare with earlier runs"))
-    assert overlay.options[:2] == [
-        "run 1: anonymous, 64, T = 20, α = 0.9",
-        "run 2: anonymous, 64, T = 20, α = 0.5",
-    ]
-    overlay.set_value([overlay.options[0]]).run()
+    assert len(overlay.options) == 2  # run 1's two students; not the run on the chart
+    assert overlay.options[0].startswith("anonymous, run ") and overlay.options[0].endswith("64, labels only")
+    overlay.set_value([overlay.options[1]]).run()
     names = [d["name"] for d in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
-    assert names == ["labels only", "distilled", "run 1: labels only", "run 1: distilled"]
+    assert names[:2] == ["labels only", "T = 20, α = 0.9"] and names[-1].endswith(": T = 20, α = 0.9")
+    assert len(names) == 3  # two students and one overlay
 
 
 def test_the_class_table_keeps_every_run_across_sessions_best_first(tiny_env):
-    for name, alpha in (("ada", "0.9"), ("bo", "0.0")):  # two students, two browser sessions
+    for name, students in (("ada", "20:0,20:0.9"), ("bo", "4:0.5")):  # two browser sessions
         at = AppTest.from_file(LAB, default_timeout=60)
-        at.query_params.update({"student": "64", "epochs": "2", "n": "300", "alpha": alpha, "name": name})
+        at.query_params.update(
+            {"student": "64", "epochs": "2", "n": "300", "students": students, "name": name}
+        )
         at.run()
         button(at, "Train students").click().run()
-        wait_until(at, lambda at: len(at.dataframe) > 1)
+        wait_until(at, lambda at: results(at) is not None)
     fresh = AppTest.from_file(LAB, default_timeout=60).run()  # a reload: a new session
-    table = fresh.dataframe[0].value
-    assert sorted(table["name"]) == ["ada", "bo"] and table["distilled errors"].is_monotonic_increasing
+    table = fresh.dataframe[-1].value
+    assert sorted(table["name"]) == ["ada", "ada", "bo"] and table["test errors"].is_monotonic_increasing
     from kdviz.history import RunHistory
 
     rows = RunHistory(tiny_env / "runs.sqlite").runs()
-    assert [r.name for r in rows] == ["ada", "bo"] and all(len(r.curve) == 2 for r in rows)
+    assert [r.name for r in rows] == ["ada", "ada", "bo"] and all(len(r.curve) == 2 for r in rows)
+    assert rows[0].run == rows[1].run != rows[2].run and rows[2].labels_only is None
     assert all(r.session for r in rows)  # (AppTest gives every session the same id)

@@ -1,0 +1,104 @@
+"""A race of students: stacked students train exactly as they would alone; links and tables."""
+
+import math
+
+import pytest
+import torch
+
+from kdviz import losses, runs, train
+from kdviz.distill import (
+    PAIR,
+    DistillConfig,
+    Student,
+    decode_students,
+    encode_students,
+    labels,
+    race,
+    race_curves,
+    students_from_table,
+)
+
+RACE = (Student(20, 0), Student(4, 0.5), Student(8, 0.9, anneal=True))
+
+
+def final_weights(data, logits, students, epochs=2):
+    model, events = race(data, logits, DistillConfig(hidden=(16,), students=students, epochs=epochs))
+    last = train.run_to_end(events)
+    return [w.detach().clone() for w in model.weights], last.test_errors
+
+
+def test_stacked_students_match_students_trained_one_at_a_time(tiny_data):
+    logits = torch.randn(len(tiny_data.train_y), 10, generator=torch.Generator().manual_seed(0)) * 3
+    stacked, errors = final_weights(tiny_data, logits, RACE)
+    assert len(errors) == 3
+    for k, s in enumerate(RACE):
+        alone, alone_errors = final_weights(tiny_data, logits, (s,))
+        for w_stack, w_alone in zip(stacked, alone):
+            torch.testing.assert_close(w_stack[k], w_alone[0], atol=1e-5, rtol=1e-4)
+        assert abs(errors[k] - alone_errors[0]) <= 1
+    # and the students did differ: different losses, different weights
+    assert not torch.allclose(stacked[0][0], stacked[0][1]) and not torch.allclose(
+        stacked[0][1], stacked[0][2]
+    )
+
+
+def test_an_annealed_temperature_falls_linearly_to_one(tiny_data, monkeypatch):
+    seen = []
+    real = losses.stacked_losses
+
+    def spy(student_logits, teacher_logits, targets, T, alpha):
+        seen.append(T.tolist())
+        return real(student_logits, teacher_logits, targets, T, alpha)
+
+    monkeypatch.setattr(train, "stacked_losses", spy)
+    logits = torch.randn(len(tiny_data.train_y), 10)
+    cfg = DistillConfig(hidden=(8,), students=(Student(4, 0.9), Student(9, 0.9, anneal=True)), epochs=2)
+    train.run_to_end(race(tiny_data, logits, cfg)[1])
+    steps = len(seen)
+    assert all(t[0] == 4 for t in seen)  # the constant one stays put
+    assert seen[0][1] == 9 and math.isclose(seen[-1][1], 9 - 8 * (steps - 1) / steps, rel_tol=1e-5)
+    diffs = [b[1] - a[1] for a, b in zip(seen, seen[1:])]
+    assert max(diffs) < 0 and max(diffs) - min(diffs) < 1e-4  # linear: equal steps down
+
+
+def test_students_survive_the_link_and_bad_links_are_refused():
+    assert decode_students(encode_students(RACE)) == RACE
+    assert encode_students(PAIR) == "20:0,20:0.9"
+    for bad in ["", "20", "20:0.9:x", "abc:0.9", "0:0.5", "20:1.5", ",".join(["4:0.5"] * 7)]:
+        with pytest.raises(ValueError):
+            decode_students(bad)
+
+
+def test_the_student_table_names_the_bad_row():
+    rows = [{"T": 20, "alpha": 0, "anneal": False}, {"T": float("nan"), "alpha": 0.9, "anneal": None}]
+    with pytest.raises(ValueError, match="student 2"):
+        students_from_table(rows)
+    assert students_from_table(rows[:1]) == (Student(20, 0),)
+    with pytest.raises(ValueError, match="1-6"):
+        students_from_table([])
+
+
+def test_labels_are_distinct_and_curves_follow_them(tiny_data):
+    twins = (Student(4, 0.9), Student(4, 0.9), Student(1, 0))
+    assert labels(twins) == ["T = 4, α = 0.9 (#1)", "T = 4, α = 0.9 (#2)", "labels only"]
+    cfg = DistillConfig(hidden=(8,), students=RACE, epochs=2)
+    logits = torch.randn(len(tiny_data.train_y), 10)
+    epochs = [ev for ev in race(tiny_data, logits, cfg)[1] if ev.kind == "epoch"]
+    errors, loss_terms = race_curves(RACE, epochs)
+    assert list(errors) == ["labels only", "T = 4, α = 0.5", "T = 8→1, α = 0.9"]
+    assert errors["T = 4, α = 0.5"] == [e.test_errors[1] for e in epochs]
+    assert "labels only: soft (KL)" not in loss_terms and len(loss_terms) == 5
+
+
+def test_a_race_is_one_history_row_per_student(tiny_data):
+    cfg = DistillConfig(hidden=(8,), students=RACE, epochs=2)
+    logits = torch.randn(len(tiny_data.train_y), 10)
+    result = runs.lab(tiny_data, logits, 80, cfg)
+    records = result.records("cpu", "teacher", "session", "ada")
+    assert len(records) == 3 and len({r.run for r in records}) == 1
+    assert [r.errors for r in records] == result.errors and {r.labels_only for r in records} == {
+        result.errors[0]
+    }
+    assert [r.curve for r in records][2] == [(row[0], row[3]) for row in result.curve]
+    assert records[2].anneal and records[2].T == 8 and [r.gain for r in records] == result.gains()
+    assert str(min(result.errors)) in result.verdict()
