@@ -2,7 +2,8 @@
 
 A teacher that is right 98% of the time still ranks the wrong classes: a 4 gets more mass on
 9 than on 0. That ranking, invisible at T = 1 and lifted by a higher T, is what Hinton, Vinyals
-& Dean (2015) call the dark knowledge. Pure torch / numpy / pandas; pages only draw.
+& Dean (2015) call the dark knowledge. Pure torch / numpy / pandas; pages only draw. A digit the
+user uploads or draws is framed the way MNIST's digits are before the teacher sees it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from kdviz.temperature import softmax_t
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_UPLOAD_SIDE = 4096
 IMAGE_MODES = ("1", "L", "LA", "P", "PA", "RGB", "RGBA", "CMYK", "YCbCr")
+INK = 0.2  # a pixel brighter than this (of 1) is ink, for the bounding box
+MIN_INK_SIDE = 0.1  # a drawing's ink must span a tenth of the pad's side: a dot is not a digit
+MIN_INK_AREA = 0.002  # and cover 0.2% of its area (127 px of the page's 252x252 pad): stray pixels
 
 
 def class_similarity(logits, labels, T, n_classes: int = 10) -> torch.Tensor:
@@ -160,6 +164,29 @@ def image_from_upload(data: bytes) -> torch.Tensor:
     return torch.from_numpy(_mnist_frame(x)).reshape(1, 784)
 
 
+def image_from_canvas(rgba) -> torch.Tensor | None:
+    """A drawing pad's pixels (H, W, 4) RGBA, white ink -> a (1, 784) float32 tensor in [0, 1],
+    framed like MNIST (see image_from_upload); None when the pad is empty or nearly so.
+
+    The pixels are composited over black, so a pad with a transparent background reads as
+    MNIST's black paper. "Nearly empty" is a speck: ink spanning less than MIN_INK_SIDE of the
+    pad's side (a single dab of the pen) or covering less than MIN_INK_AREA of it (stray pixels).
+    Framed, a speck would fill the 20x20 box and the teacher would answer it with confidence.
+    """
+    rgba = np.asarray(rgba)
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise ValueError(f"need RGBA pixels of shape (H, W, 4), got {rgba.shape}")
+    rgb, alpha = rgba[..., :3].astype(np.float32) / 255.0, rgba[..., 3:].astype(np.float32) / 255.0
+    x = (rgb * alpha).mean(-1)  # (H, W): white ink over black paper
+    rows, cols = np.nonzero(x > INK)
+    if len(rows) == 0:
+        return None
+    span = max(rows.max() - rows.min() + 1, cols.max() - cols.min() + 1) / max(x.shape)
+    if span < MIN_INK_SIDE or x.sum() < MIN_INK_AREA * x.size:
+        return None
+    return torch.from_numpy(_mnist_frame(x)).reshape(1, 784)
+
+
 def _border(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]])
 
@@ -168,7 +195,7 @@ def _mnist_frame(x: np.ndarray) -> np.ndarray:
     """Fit the ink's bounding box into 20x20 (aspect kept), centre of mass at the middle of 28x28."""
     from PIL import Image
 
-    rows, cols = np.nonzero(x > 0.2)
+    rows, cols = np.nonzero(x > INK)
     x = x[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
     h, w = x.shape
     scale = 20.0 / max(h, w)

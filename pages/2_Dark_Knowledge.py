@@ -6,6 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
+from streamlit_drawable_canvas import st_canvas
 
 from kdviz import dark, plots, temperature
 from pages.ui.layout import data_or_stop, device_control, setup_page
@@ -14,6 +15,9 @@ from pages.ui.teachers import choose_teacher
 
 DIGITS = [str(d) for d in range(10)]
 GALLERY = 10
+# The drawing pad's side and pen width, px: 9x MNIST's 28 and its ~2 px strokes. The pad and the
+# teacher's 28x28 view of it (blown up to the same size) fit side by side on a 1024 px projector.
+PAD, PEN = 9 * 28, 18
 
 
 def parse_class(raw):
@@ -182,8 +186,53 @@ with h2:
 
 # --- 4. Your own digit -----------------------------------------------------------------------------
 st.subheader("4. Your own digit")
+
+
+def teacher_on(x, image_col, chart_col, key: str, what: str) -> None:
+    """What the teacher sees (the 28x28 image, blown up) and says at T about a digit of the user's."""
+    with torch.no_grad():
+        zu = teacher.logits(x).detach().cpu()[0]
+    image_col.image(dark.upscale(x, PAD // 28), width="content")  # the pad's size
+    image_col.caption(
+        f"As the teacher sees it (28x28, white on black). It says **{int(zu.argmax())}**; "
+        f"spread {temperature.entropy(temperature.softmax_t(zu, T)):.3f} bits at T = {T:g}."
+    )
+    bars = plots.compare_bars(DIGITS, zu, T, log_y).update_xaxes(title="digit")
+    bars.update_layout(title=f"The teacher on your {what} at T = {T:g}" + (" vs T = 1" if T != 1 else ""))
+    chart_col.plotly_chart(bars, width="stretch", key=key)
+
+
+def clear_pad() -> None:
+    st.session_state["pads"] = st.session_state.get("pads", 0) + 1  # a new key: a fresh, empty pad
+
+
+st.write(
+    "Try to fool the teacher: draw a digit with the mouse or a finger. The teacher answers when you "
+    "lift the pen. It sees your drawing the way MNIST digits were made: the ink's box scaled into "
+    "20x20 pixels and centred by its centre of mass in 28x28."
+)
+st.space("small")  # room for the pad's toolbar (undo, redo, clear), which shows above it on hover
+row = st.container(horizontal=True)  # side by side; one above the other on a narrow screen
+pad_col, seen_col = row.container(width=PAD), row.container(width=PAD)
+with pad_col:
+    pad = st_canvas(
+        stroke_width=PEN,
+        stroke_color="#ffffff",
+        background_color="#000000",  # white ink on black paper, like MNIST
+        width=PAD,
+        height=PAD,
+        return_image_data=True,
+        key=f"pad_{st.session_state.get('pads', 0)}",
+    )
+    st.button("Clear the pad", on_click=clear_pad)
+drawn = None if pad.image_data is None else dark.image_from_canvas(pad.image_data)
+if drawn is None:
+    seen_col.info("Draw a digit on the black pad: the teacher's answer appears here when you lift the pen.")
+else:
+    teacher_on(drawn, seen_col, st, key="drawn_bars", what="drawing")
+
 upload = st.file_uploader(
-    "Upload a small image of one digit (PNG or JPEG, at most 5 MB)", type=["png", "jpg", "jpeg"]
+    "Or upload a small image of one digit (PNG or JPEG, at most 5 MB)", type=["png", "jpg", "jpeg"]
 )
 if upload is not None:
     try:
@@ -191,19 +240,7 @@ if upload is not None:
     except ValueError as e:
         st.error(f"Cannot use this upload: {e}.")
     else:
-        with torch.no_grad():
-            zu = teacher.logits(x).detach().cpu()[0]
-        qu = temperature.softmax_t(zu, T)
-        u1, u2 = st.columns([1, 2.4])
-        u1.image(dark.upscale(x, 10), width="stretch")
-        u1.caption(
-            f"As the teacher sees it (28x28, white on black). It says **{int(zu.argmax())}**; "
-            f"spread {temperature.entropy(qu):.3f} bits at T = {T:g}."
-        )
-        u2.plotly_chart(
-            plots.compare_bars(DIGITS, zu, T, log_y).update_xaxes(title="digit"),
-            width="stretch",
-        )
+        teacher_on(x, *st.columns([1, 2.4]), key="upload_bars", what="upload")
 
 st.subheader("Why this matters")
 st.markdown(

@@ -184,7 +184,9 @@ def test_lab_run_states_across_two_sessions(server, browser):
     first.get_by_role("button", name="Train students").click()
     first.wait_for_function(f"{LAB_EPOCHS} >= 1", timeout=60000)
     first.get_by_text("The settings are locked while these students train").wait_for(timeout=10000)
-    first.get_by_text("These students: 800-800 students, T = 20, α = 0.9").wait_for(timeout=10000)
+    first.get_by_text("These students: 800-800 students (labels only; T = 20, α = 0.9)").wait_for(
+        timeout=10000
+    )
 
     second = browser.new_page(viewport={"width": 1400, "height": 1600})
     second.goto(link)
@@ -202,6 +204,34 @@ def test_lab_run_states_across_two_sessions(server, browser):
     first.close()
 
 
+def test_a_race_of_four_students_is_still_listed_after_a_reload(server, browser):
+    race = "20:0,2:0.5,8:0.9,20:0.9:a"
+    page = browser.new_page(viewport={"width": 1400, "height": 2000})
+    page.goto(server + f"/Distillation_Lab?student=100,100&epochs=3&n=3000&students={race}&name=race4")
+    page.get_by_role("button", name="Train students").click()
+    page.get_by_text("Fewest test errors:").wait_for(timeout=120000)
+    curves = page.evaluate(
+        "[...document.querySelectorAll('.js-plotly-plot')].find(p => p.data[0].name === 'labels only')"
+        ".data.map(d => [d.name, d.y.length])"
+    )
+    assert curves[:4] == [
+        ["labels only", 3],
+        ["T = 2, α = 0.5", 3],
+        ["T = 8, α = 0.9", 3],
+        ["T = 20→1, α = 0.9", 3],
+    ]
+    page.screenshot(path=str(ARTIFACTS / "lab-race.png"), full_page=True)
+    page.reload()
+    page.get_by_text("4. The class's runs").wait_for(timeout=60000)
+    page.wait_for_timeout(1000)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the class's runs (CSV)").click()
+    rows = [r for r in Path(download.value.path()).read_text().splitlines() if ",race4," in r]
+    assert len(rows) == 4  # one row per student, kept across the reload
+    assert page.evaluate("new URLSearchParams(location.search).get('students')") == race
+    page.close()
+
+
 def test_dark_knowledge_page_shows_the_teacher(server, browser):
     # the shipped paper teacher, with no training
     page = browser.new_page(viewport={"width": 1400, "height": 2400})
@@ -212,6 +242,79 @@ def test_dark_knowledge_page_shows_the_teacher(server, browser):
     )
     assert page.get_by_text("Traceback").count() == 0
     page.screenshot(path=str(ARTIFACTS / "dark-knowledge.png"), full_page=True)
+    page.close()
+
+
+DRAWN_BARS = (  # the y values of the bars of the teacher on the drawing; null while none is drawn
+    "(p => p ? JSON.stringify(p.data.map(d => d.y)) : null)"
+    "([...document.querySelectorAll('.js-plotly-plot')]"
+    ".find(p => /your drawing/.test((p.layout.title || {}).text || '')))"
+)
+
+
+def draw(page, pad, *strokes) -> None:
+    """Draw each stroke (points in pad pixels) with the mouse: down, move in small steps, up."""
+    box = pad.bounding_box()
+    for points in strokes:
+        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+        page.mouse.down()
+        for x, y in points[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=12)
+        page.mouse.up()
+
+
+def pad_is_blank(page) -> bool:
+    """No ink on the pad's drawing layer (a canvas in the component's shadow root)."""
+    return page.locator("canvas.dc-canvas.lower-canvas").evaluate(
+        "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.every((v, i) => i % 4 == 3 || !v)"
+    )
+
+
+def test_dark_knowledge_drawing_pad(server, browser):
+    page = browser.new_page(viewport={"width": 1400, "height": 1200})
+    page.goto(server + "/Dark_Knowledge?T=4")
+    pad = page.locator("canvas.upper-canvas")
+    pad.wait_for(timeout=60000)
+    wait_idle(page)
+    pad.scroll_into_view_if_needed()
+    page.get_by_text("Draw a digit on the black pad").wait_for(timeout=5000)
+    assert page.evaluate(DRAWN_BARS) is None  # an empty pad: no answer
+
+    draw(page, pad, [(60, 40), (190, 40), (110, 220)])  # a 7, in one stroke (the pad is 252 px)
+    page.wait_for_function(f"{DRAWN_BARS} !== null", timeout=30000)
+    wait_idle(page)
+    seven_json = page.evaluate(DRAWN_BARS)
+    seven = json.loads(seven_json)
+    assert len(seven) == 2 and all(len(y) == 10 and abs(sum(y) - 1) < 1e-6 for y in seven)  # T = 1, T = 4
+    assert seven[0].index(max(seven[0])) == 7  # the shipped teacher reads it
+    assert page.get_by_text("Draw a digit on the black pad").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("h3").filter(has_text="4. Your own digit").evaluate("h => h.scrollIntoView()")
+    page.screenshot(path=str(ARTIFACTS / "dark-knowledge-drawn.png"))
+
+    draw(page, pad, [(90, 130), (170, 130)])  # a cross-bar through the 7 changes the answer's bars
+    page.wait_for_function(f"{DRAWN_BARS} !== {json.dumps(seven_json)}", timeout=30000)
+    crossed = json.loads(page.evaluate(DRAWN_BARS))
+    assert len(crossed) == 2 and max(abs(a - b) for a, b in zip(crossed[1], seven[1])) > 1e-3
+
+    assert not pad_is_blank(page)
+    page.get_by_role("button", name="Clear the pad").click()
+    page.get_by_text("Draw a digit on the black pad").wait_for(timeout=30000)
+    assert page.evaluate(DRAWN_BARS) is None
+    pad = page.locator("canvas.upper-canvas")  # a fresh pad
+    pad.wait_for(timeout=10000)
+    assert pad_is_blank(page)
+    wait_idle(page)
+    draw(page, pad, [(126, 30), (126, 220)])  # a 1 on the cleared pad: only the 1 is seen
+    page.wait_for_function(f"{DRAWN_BARS} !== null", timeout=30000)
+    one = json.loads(page.evaluate(DRAWN_BARS))
+    assert one[0].index(max(one[0])) == 1
+
+    pad.hover()  # the pad's own toolbar shows on hover; its bin clears the pad too
+    page.get_by_role("button", name="Reset canvas & history").click()
+    page.get_by_text("Draw a digit on the black pad").wait_for(timeout=30000)
+    assert page.evaluate(DRAWN_BARS) is None and pad_is_blank(page)
+    assert page.get_by_text("Traceback").count() == 0
     page.close()
 
 

@@ -118,3 +118,93 @@ def test_probabilities_share_one_precision():
 def test_random_digits_respect_the_class_filter():
     labels = torch.tensor([1, 7, 7, 3])
     assert dark.in_class(labels, "7") == [1, 2] and dark.in_class(labels, "all") == [0, 1, 2, 3]
+
+
+PAD = 280  # the page's drawing pad, in pixels
+
+
+def pad(transparent: bool = False) -> np.ndarray:
+    """An empty pad: black paper, or fully transparent (the canvas's own background)."""
+    rgba = np.zeros((PAD, PAD, 4), np.uint8)
+    rgba[..., 3] = 0 if transparent else 255
+    return rgba
+
+
+def ink(rgba: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    rgba[rows, cols] = 255  # white, opaque
+    return rgba
+
+
+def centre_of_mass(pic: torch.Tensor) -> tuple[float, float]:
+    p = pic.double()
+    r, c = torch.meshgrid(torch.arange(28.0, dtype=p.dtype), torch.arange(28.0, dtype=p.dtype), indexing="ij")
+    return float((p * r).sum() / p.sum()), float((p * c).sum() / p.sum())
+
+
+def test_a_centred_stroke_is_framed_like_mnist():
+    # a "1": a vertical bar 200 px tall, 20 px wide, in the middle of the pad
+    x = dark.image_from_canvas(ink(pad(), slice(40, 240), slice(130, 150)))
+    assert x.shape == (1, 784) and x.dtype == torch.float32
+    assert float(x.min()) >= 0 and float(x.max()) <= 1
+    pic = x.reshape(28, 28)
+    inked_rows = torch.nonzero(pic.max(1).values > 0.5).flatten()
+    inked_cols = torch.nonzero(pic.max(0).values > 0.5).flatten()
+    assert 19 <= len(inked_rows) <= 21  # the ink's height fitted into 20 pixels, like MNIST
+    assert 1 <= len(inked_cols) <= 3  # 20 px of 200 keeps its aspect: about 2 pixels wide
+    cy, cx = centre_of_mass(pic)
+    assert abs(cy - 13.5) <= 0.75 and abs(cx - 13.5) <= 0.75
+    assert float(pic[:4].max()) == 0 and float(pic[24:].max()) == 0  # a 4-pixel black margin
+
+
+def test_an_off_centre_small_stroke_ends_up_centred_and_the_same_size():
+    centred = dark.image_from_canvas(ink(pad(), slice(40, 240), slice(130, 150))).reshape(28, 28)
+    # the same shape at half the size, tucked into the top-left corner
+    corner = dark.image_from_canvas(ink(pad(), slice(5, 105), slice(5, 15))).reshape(28, 28)
+    cy, cx = centre_of_mass(corner)
+    assert abs(cy - 13.5) <= 0.75 and abs(cx - 13.5) <= 0.75
+    assert float(corner[:4].max()) == 0 and float(corner[:, :4].max()) == 0  # moved away from the corner
+    torch.testing.assert_close(corner, centred, atol=0.15, rtol=0)
+
+
+def test_an_l_shape_keeps_its_aspect_and_its_centre_of_mass_is_centred():
+    rgba = ink(pad(), slice(60, 200), slice(200, 220))  # vertical bar, 140 tall, at the right
+    rgba = ink(rgba, slice(180, 200), slice(150, 220))  # a foot to its left: 70 wide
+    pic = dark.image_from_canvas(rgba).reshape(28, 28)
+    inked_rows = torch.nonzero(pic.max(1).values > 0.5).flatten()
+    inked_cols = torch.nonzero(pic.max(0).values > 0.5).flatten()
+    assert 19 <= len(inked_rows) <= 21 and 9 <= len(inked_cols) <= 11  # 140 x 70 -> 20 x 10
+    cy, cx = centre_of_mass(pic)
+    # by centre of mass, not by the box: the box's middle is off the centre
+    assert abs(cy - 13.5) <= 0.75 and abs(cx - 13.5) <= 0.75
+    box_middle = (float(inked_cols.min()) + float(inked_cols.max())) / 2
+    assert box_middle < 13.0
+
+
+def test_a_transparent_pad_reads_as_black_paper():
+    on_black = dark.image_from_canvas(ink(pad(), slice(40, 240), slice(130, 150)))
+    on_clear = dark.image_from_canvas(ink(pad(transparent=True), slice(40, 240), slice(130, 150)))
+    torch.testing.assert_close(on_clear, on_black)
+    # half-transparent white ink is grey ink
+    faint = ink(pad(transparent=True), slice(40, 240), slice(130, 150))
+    faint[..., 3] = np.where(faint[..., 3] > 0, 128, 0)
+    assert 0.45 < float(dark.image_from_canvas(faint).max()) < 0.55
+
+
+def test_an_empty_or_nearly_empty_pad_is_no_digit():
+    assert dark.image_from_canvas(pad()) is None
+    assert dark.image_from_canvas(pad(transparent=True)) is None
+    stray = pad()
+    stray[10, 10] = stray[250, 200] = stray[251, 200] = 255  # a few stray pixels, far apart
+    assert dark.image_from_canvas(stray) is None
+    dab = ink(pad(), slice(130, 150), slice(130, 150))  # one dab of a 20 px pen
+    assert dark.image_from_canvas(dab) is None
+    dim = pad()
+    dim[40:240, 130:150, :3] = 40  # a faint smudge below the ink threshold
+    assert dark.image_from_canvas(dim) is None
+    # a short dash is a drawing (a teacher may call it a 1): the limits are specks, not small digits
+    assert dark.image_from_canvas(ink(pad(), slice(120, 160), slice(130, 150))) is not None
+
+
+def test_canvas_pixels_must_be_rgba():
+    with pytest.raises(ValueError, match="RGBA"):
+        dark.image_from_canvas(np.zeros((28, 28), np.uint8))

@@ -75,7 +75,11 @@ def test_stop_mid_run(tiny_data):
 
 def test_progress_reports_both_loss_terms(tiny_data):
     teacher_logits = torch.randn(len(tiny_data.train_y), 10)
-    _, events = race(tiny_data, teacher_logits, DistillConfig(hidden=(8,), epochs=1, students=(Student(4, 0), Student(4, 0.9))))
+    _, events = race(
+        tiny_data,
+        teacher_logits,
+        DistillConfig(hidden=(8,), epochs=1, students=(Student(4, 0), Student(4, 0.9))),
+    )
     ev = run_to_end(events)
     assert ev.soft_loss[0] > 0 and ev.soft_loss[1] > 0 and ev.hard_loss[1] > 0
     assert len(ev.test_errors) == 2 and ev.test_total == len(tiny_data.test_y)

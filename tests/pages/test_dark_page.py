@@ -101,3 +101,89 @@ def test_random_digit_keeps_to_the_chosen_class_and_t_1_shows_each_number_once(d
     assert len(labels) == len(set(labels)) == 3  # no second "spread ... T = 1"
     titles = [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
     assert not any("T = 1 vs T = 1" in t for t in titles)
+
+
+def drawing(*strokes) -> dict:
+    """The drawing pad's state as its browser side sends it: the page's 252 px pad, white 18 px
+    strokes on black, as a PNG data URL."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGBA", (252, 252), (0, 0, 0, 255))
+    pen = ImageDraw.Draw(img)
+    for points in strokes:
+        pen.line(points, fill=(255, 255, 255, 255), width=18, joint="curve")
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    return {"drawing": {"raw": {"objects": []}, "data": url}}
+
+
+def drawn_bars(at: AppTest, key: str = "drawn_bars") -> list[list[float]] | None:
+    """The y values of each set of bars in the chart of the teacher on the drawing, or None."""
+    for chart in at.get("plotly_chart"):
+        if key in chart.proto.id:
+            spec = json.loads(chart.proto.spec)
+            return [list(np.asarray(t["y"], dtype=float)) for t in spec["data"] if t.get("type") == "bar"]
+    return None
+
+
+def says(at: AppTest) -> str | None:
+    seen = [c.value for c in at.caption if c.value.startswith("As the teacher sees it")]
+    return seen[-1].split("It says **")[1][0] if seen else None
+
+
+def test_a_drawn_digit_gets_the_teachers_soft_targets(dark_env):
+    # the shipped paper teacher reads the drawings
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert any(i.value.startswith("Draw a digit") for i in at.info)  # an empty pad: no answer
+    assert drawn_bars(at) is None and says(at) is None
+
+    at.session_state["pad_0"] = drawing([(60, 40), (190, 40), (110, 220)])  # a 7
+    at.run()
+    assert not at.exception, at.exception
+    assert not any(i.value.startswith("Draw a digit") for i in at.info)
+    assert says(at) == "7"
+    seven = drawn_bars(at)
+    assert len(seven) == 2  # T = 1 and the page's T = 4
+    for bars in seven:
+        assert len(bars) == 10 and abs(sum(bars) - 1) < 1e-6 and int(np.argmax(bars)) == 7
+    assert max(seven[1]) < max(seven[0])  # softened at T = 4
+    next(s for s in at.select_slider if "Temperature" in s.label).set_value(1.0).run()
+    assert says(at) == "7" and drawn_bars(at) == [seven[0]]  # the same drawing, now at T = 1 only
+
+    at.session_state["pad_0"] = drawing([(126, 30), (126, 220)])  # a 1
+    at.run()
+    assert says(at) == "1" and int(np.argmax(drawn_bars(at)[0])) == 1
+
+    next(b for b in at.button if b.label == "Clear the pad").click().run()  # a fresh pad, empty
+    assert not at.exception
+    assert any(i.value.startswith("Draw a digit") for i in at.info)
+    assert drawn_bars(at) is None and says(at) is None
+
+    at.session_state["pad_1"] = drawing([(126, 126), (127, 127)])  # one dab of the pen
+    at.run()
+    assert not at.exception
+    assert any(i.value.startswith("Draw a digit") for i in at.info)
+    assert drawn_bars(at) is None and says(at) is None
+
+
+def test_an_uploaded_digit_still_gets_the_teachers_soft_targets(dark_env):
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (90, 120), 255)  # a dark 1 on white paper, like a phone photo of ink
+    ImageDraw.Draw(img).line([(45, 10), (45, 110)], fill=0, width=9)
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at.file_uploader[0].upload("one.png", buf.getvalue(), "image/png").run()
+    assert not at.exception, at.exception
+    assert says(at) == "1" and drawn_bars(at) is None  # the pad is still empty
+    bars = drawn_bars(at, "upload_bars")
+    assert len(bars) == 2 and int(np.argmax(bars[0])) == 1
+    at.file_uploader[0].upload("junk.png", b"not an image", "image/png").run()
+    assert not at.exception and any("Cannot use this upload" in e.value for e in at.error)
