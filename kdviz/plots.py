@@ -223,6 +223,8 @@ def experiment_figure(name: str, curve: pd.DataFrame | None, test_total: int) ->
         return grouped_lines(
             curve, "T", "errors", "student", "Test errors vs T", "T (log scale)", "test errors", True
         )
+    if name == "ensemble":
+        return ensemble_bars(curve, test_total)
     if name == "matching":
         return grouped_lines(
             curve,
@@ -236,6 +238,31 @@ def experiment_figure(name: str, curve: pd.DataFrame | None, test_total: int) ->
         )
     return grouped_lines(
         curve, "images", "errors", "student", "Few labels", "labelled images", "test errors", True
+    )
+
+
+def ensemble_bars(curve: pd.DataFrame, n_test: int) -> go.Figure:
+    """Test errors of each member, their ensemble and the students (columns model, kind, errors),
+    one bar each, coloured by kind, with the members' mean as a dotted line."""
+    colors = {"member": GREY, "ensemble": HIGHLIGHT, "student": BLUE}
+    bars = [
+        go.Bar(
+            x=part["model"].tolist(),
+            y=part["errors"].tolist(),
+            name=kind,
+            marker_color=colors.get(kind, COLORS[4]),
+            hovertemplate="%{x}: %{y} errors<extra></extra>",
+        )
+        for kind, part in curve.groupby("kind", sort=False)
+    ]
+    members = curve.loc[curve["kind"] == "member", "errors"]
+    return _figure(
+        bars,
+        "Members, their ensemble, and the students",
+        xaxis=dict(type="category"),
+        yaxis=dict(title=f"test errors (of {n_test:,})"),
+        barmode="relative",  # one bar per model: no empty slots for the other kinds
+        **(_hlines({"mean member": float(members.mean())}) if len(members) else {}),
     )
 
 

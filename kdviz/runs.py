@@ -21,7 +21,7 @@ from kdviz import settings as app_settings
 from kdviz import shipped
 from kdviz.data import MNIST
 from kdviz.distill import DistillConfig, labels, race
-from kdviz.experiments import EXPERIMENTS, PRESETS, Result, ignore, never_stop, run_all
+from kdviz.experiments import DEFAULT, EXPERIMENTS, PRESETS, Result, ignore, never_stop, run_all
 from kdviz.history import Record
 from kdviz.settings import Limits
 from kdviz.teacher import PRESETS as TEACHER_PRESETS
@@ -201,7 +201,7 @@ class ExperimentsRun:
     """An experiments run as it goes: results arrive one by one (a page shows them live)."""
 
     preset: str
-    only: tuple[str, ...] = tuple(EXPERIMENTS)
+    only: tuple[str, ...] = DEFAULT
     results: list[Result] = field(default_factory=list)
     current: str = ""  # the step running now: "teacher" or an experiment's name
     seconds: float = 0.0  # all of it: teacher, logits and every experiment

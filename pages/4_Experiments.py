@@ -1,9 +1,11 @@
 """Experiments: rerun the paper's MNIST experiments and put this run's numbers beside the paper's."""
 
+import pandas as pd
 import streamlit as st
 
 from kdviz import plots, runs
 from kdviz.experiments import (
+    DEFAULT,
     EXPERIMENTS,
     PRESETS,
     Result,
@@ -11,9 +13,10 @@ from kdviz.experiments import (
     estimated_seconds,
     settings_table,
 )
+from kdviz.footprint import tradeoff
 from pages.ui.layout import app_settings, cache_dir, data_or_stop, device_control, setup_page
 from pages.ui.links import parse_choice, url_notice, url_state, write_url
-from pages.ui.runs import progress_line, redraw_once_finished, session_run, start_run
+from pages.ui.runs import footprints, progress_line, redraw_once_finished, session_run, start_run
 
 
 def parse_names(raw: str) -> list[str]:
@@ -28,7 +31,8 @@ st.title("The paper's experiments")
 st.write(
     "Hinton, Vinyals & Dean (2015) report a handful of MNIST numbers. This page reruns each experiment "
     "with the paper's teacher that ships with kdviz and shows **this run's number next to the paper's**, "
-    "and whether each of the paper's effects showed up. The *quick* preset fits a laptop CPU in a few "
+    "and whether each of the paper's effects showed up, then what its title promises: an ensemble of "
+    "teachers distilled into one student. The *quick* preset fits a laptop CPU in a few "
     "minutes (shorter student training: expect the same effects, not the same digits); *full* trains the "
     "students like the paper, over 3 seeds, and adds consistent teaching, which goes beyond the paper."
 )
@@ -44,7 +48,7 @@ default_preset = (
 )
 url_state(
     "experiments",
-    {"preset": (default_preset, parse_choice(presets)), "only": (list(EXPERIMENTS), parse_names)},
+    {"preset": (default_preset, parse_choice(presets)), "only": (list(DEFAULT), parse_names)},
 )
 url_notice("experiments")
 for name in EXPERIMENTS:  # the link's list, once per visit; the boxes keep the user's changes after
@@ -98,7 +102,29 @@ if b2.button("Stop", disabled=not busy):
     st.rerun()
 
 
-def show(r: Result) -> None:
+def size_panel(r: Result, finished: bool) -> None:
+    """What the small model buys: the result's models side by side (kdviz.footprint)."""
+    st.markdown("**What the small model buys**")
+    if not finished:  # timing while the run trains would time the training too
+        st.caption("The sizes and inference times appear when the run has ended.")
+        return
+    shape = {m["model"]: "-".join(map(str, m["hidden"])) for m in r.models}
+    shapes = {shape[m["model"]]: tuple(m["hidden"]) for m in r.models}  # each shape timed once
+    measured = {f.name: f.row() for f in footprints(tuple(shapes.items()), device)}
+    table = [
+        measured[shape[m["model"]]] | {"model": m["model"], "test errors": m["test errors"]} for m in r.models
+    ]
+    left, right = st.columns([3, 2])
+    left.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    left.caption(
+        "Measured on this machine, every shape in one go (median of 15 rounds): inference time per "
+        "image for one image at a time and for a batch of 256. Sizes are the weights as safetensors."
+    )
+    points = [(m["model"], m["hidden"], m["test errors"]) for m in r.models]
+    right.plotly_chart(plots.size_tradeoff(tradeoff(points)), width="stretch")
+
+
+def show(r: Result, finished: bool) -> None:
     st.subheader(EXPERIMENTS[r.name][0])
     table = r.table(as_text=True)
     left, right = st.columns([3, 2])
@@ -114,6 +140,8 @@ def show(r: Result) -> None:
     fig = plots.experiment_figure(r.name, r.curve, len(data.test_y))
     if fig is not None:
         right.plotly_chart(fig, width="stretch")
+    if r.models:
+        size_panel(r, finished)
 
 
 @st.fragment(run_every=1.0 if busy else None)
@@ -133,7 +161,7 @@ def live():
     elif job.status == "stopped":
         st.warning("Stopped: results so far are below.")
     for r in list(run.results):
-        show(r)
+        show(r, job.finished)
     if job.status == "done" and run.results:
         st.success(
             f"Done: {len(run.results)} experiment(s) in {describe_seconds(run.seconds)} "

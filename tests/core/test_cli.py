@@ -16,8 +16,9 @@ def run_cli(*args, env=None):
 
 def test_import_kdviz_does_not_import_streamlit():
     code = (
-        "import sys, kdviz, kdviz.cli, kdviz.data, kdviz.distill, kdviz.jobs, kdviz.losses, kdviz.models, "
-        "kdviz.plots, kdviz.teacher, kdviz.temperature, kdviz.train; print('streamlit' in sys.modules)"
+        "import sys, kdviz, kdviz.cli, kdviz.data, kdviz.distill, kdviz.ensemble, kdviz.experiments, "
+        "kdviz.jobs, kdviz.losses, kdviz.models, kdviz.plots, kdviz.teacher, kdviz.temperature, kdviz.train; "
+        "print('streamlit' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -108,6 +109,29 @@ def test_reproduce_json_on_tiny_data(tiny_dir, tmp_path):
         r["this run"] >= 0 for r in main["rows"]
     )
     assert res["experiments"][1]["curve"] and "seconds" in main
+
+
+def test_reproduce_only_ensemble_on_tiny_data(tiny_dir, tmp_path):
+    from kdviz.experiments import TINY
+
+    env = {"KDVIZ_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    args = ("reproduce", "--preset", "tiny", "--only", "ensemble", "--json", "--data-dir", str(tiny_dir))
+    out = run_cli(*args, env=env)
+    assert out.returncode == 0, out.stderr
+    (ens,) = json.loads(out.stdout)["experiments"]
+    k = TINY.ensemble_members
+    assert ens["name"] == "ensemble" and len(ens["rows"]) == k + 6 and len(ens["checks"]) == 2
+    assert [p["kind"] for p in ens["curve"]] == ["member"] * k + ["ensemble"] + ["student"] * 3
+    assert f"ensemble epoch {TINY.ensemble.epochs}/{TINY.ensemble.epochs}" in out.stderr  # the members
+
+
+def test_reproduce_help_names_every_experiment():
+    from kdviz.cli import build_parser
+    from kdviz.experiments import EXPERIMENTS
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    only = next(a for a in sub.choices["reproduce"]._actions if a.dest == "only")
+    assert only.help.split(": ")[1].split(",") == list(EXPERIMENTS)
 
 
 def test_reproduce_rejects_unknown_experiment(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """kdviz.experiments: every experiment on tiny data, the pure helpers, tables and estimates."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -8,19 +9,26 @@ import pytest
 import torch
 
 from kdviz import experiments as E
+from kdviz.data import load_mnist
+from tests.conftest import write_synthetic_mnist
 
 
-@pytest.fixture
-def tiny_run(tiny_data, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Every experiment once on the tiny set, shared by the tests that read its results."""
+    folder = tmp_path_factory.mktemp("tiny_run")
+    data = load_mnist(write_synthetic_mnist(folder / "mnist"))
     names = []
-    results = list(E.run_all(tiny_data, E.TINY, tmp_path / "cache", on_start=names.append))
-    return tiny_data, results, names
+    results = list(E.run_all(data, E.TINY, folder / "cache", on_start=names.append, only=list(E.EXPERIMENTS)))
+    return data, results, names
 
 
 def test_run_all_gives_every_experiment_with_documented_fields(tiny_run):
     data, results, names = tiny_run
     assert names == ["teacher", *E.EXPERIMENTS]
     assert [r.name for r in results] == list(E.EXPERIMENTS)
+    # unless chosen, the paper's six run and the ensemble (beyond them) does not
+    assert list(E.DEFAULT) == [n for n in E.EXPERIMENTS if n != "ensemble"]
     for r in results:
         assert r.rows and all(
             {"what", "this run", "paper"} <= set(row) <= {"what", "this run", "paper", "seeds"}
@@ -51,6 +59,44 @@ def test_run_all_gives_every_experiment_with_documented_fields(tiny_run):
     assert sorted(t["T"].unique()) == sorted(E.TINY.sweep_Ts) and t["student"].nunique() == 2
     m = by["matching"].curve
     assert (m[m["T"] == 100.0]["cosine"] > 0.99).all()
+    # the main table's models, for the size panel: teacher and each student, errors as in the rows
+    assert [m["model"] for m in main.models][:3] == ["teacher", "student, labels only", "student, distilled"]
+    assert [m["test errors"] for m in main.models] == [row["this run"] for row in main.rows]
+    assert [tuple(m["hidden"]) for m in main.models] == [E.TINY.teacher.hidden] + [E.TINY.student] * 4
+
+
+def test_ensemble_rows_curve_and_checks_agree(tiny_run):
+    data, results, _ = tiny_run
+    ens, k = next(r for r in results if r.name == "ensemble"), E.TINY.ensemble_members
+    values = [row["this run"] for row in ens.rows]
+    assert len(ens.rows) == k + 6 and all(row["paper"] is None for row in ens.rows)
+    members, mean, by_probs, by_logits = values[:k], values[k], values[k + 1], values[k + 2]
+    labels_only, from_one, from_ensemble = values[k + 3 :]
+    assert mean == pytest.approx(np.mean(members), abs=0.05)
+    assert all(0 <= v <= len(data.test_y) for v in members + [by_probs, by_logits, *values[k + 3 :]])
+    assert "average of probabilities" in ens.rows[k + 1]["what"] and "logits" in ens.rows[k + 2]["what"]
+    assert [r["what"].split(",")[0] for r in ens.rows[k + 3 :]] == [
+        f"student {E._hid(E.TINY.student)}",
+        f"student {E._hid(E.TINY.student)} distilled from member 1",
+        f"student {E._hid(E.TINY.student)} distilled from the ensemble",
+    ]
+    assert ens.checks[0]["holds"] == (by_probs < mean)
+    assert ens.checks[1]["holds"] == (from_ensemble < from_one)
+    assert ens.curve["kind"].tolist() == ["member"] * k + ["ensemble"] + ["student"] * 3
+    assert ens.curve["errors"].tolist() == [*members, by_probs, labels_only, from_one, from_ensemble]
+    assert ens.settings["members"] == k and ens.settings["averaging"] == "probabilities"
+
+
+def test_an_ensemble_of_one_is_its_member_and_the_checks_say_so(tiny_data):
+    one = E.ensemble_teacher(tiny_data, None, replace(E.TINY, ensemble_members=1))
+    values = [row["this run"] for row in one.rows]
+    member, mean, by_probs, by_logits = values[:4]
+    assert member == mean == by_probs == by_logits
+    assert not one.checks[0]["holds"]  # no better than its mean member: the check can fail
+    # from "the ensemble" and from member 1 the students learn the same distribution
+    assert abs(values[-1] - values[-2]) <= 2
+    with pytest.raises(E.Stopped):
+        E.ensemble_teacher(tiny_data, None, E.TINY, should_stop=lambda: True)
 
 
 def test_experiment_stops_when_asked(tiny_data, tmp_path):
@@ -99,11 +145,21 @@ def test_settings_table_is_readable():
     assert values["teacher"] == "the paper teacher shipped with kdviz"
     assert values["T sweep: big student"] == "300-300" and values["training images"] == "all"
     assert not any("(" in v and "=" in v for v in values.values()), "no dataclass reprs"
+    assert values["ensemble: each member"].startswith("MLP 800-800, 8 epochs")
+    full = dict(E.settings_table(E.FULL).values.tolist())
+    assert (
+        full["ensemble: each member"].startswith("MLP 1200-1200")
+        and "jitter 2 px" in full["ensemble: each member"]
+    )
 
 
 def test_time_estimates_and_their_wording():
     assert E.estimated_seconds("quick", list(E.EXPERIMENTS), "cuda") is None  # not measured there
-    assert E.estimated_seconds("quick", list(E.EXPERIMENTS), "cpu") < 300
+    paper = [n for n in E.EXPERIMENTS if n != "ensemble"]
+    assert E.estimated_seconds("quick", paper, "cpu") < 300  # the paper's six: minutes on a laptop
+    assert set(E.CPU_SECONDS["quick"]) == set(E.CPU_SECONDS["full"]) == set(E.EXPERIMENTS)
+    for name in E.EXPERIMENTS:  # the full preset trains longer than the quick one, everywhere
+        assert E.estimated_seconds("full", [name], "cpu") > E.estimated_seconds("quick", [name], "cpu")
     assert E.estimated_seconds("full", ["main"], "cpu") > E.estimated_seconds("quick", ["main"], "cpu")
     assert E.describe_seconds(42) == "42 s" and E.describe_seconds(600) == "10 min"
     assert E.describe_seconds(7200) == "2 h 0 min"

@@ -1,6 +1,7 @@
 """kdviz.plots: axes a class can read."""
 
 import numpy as np
+import pandas as pd
 
 from kdviz import plots
 from kdviz.temperature import softened_table
@@ -33,3 +34,28 @@ def test_at_t_1_the_bars_are_not_doubled():
     fig = plots.compare_bars(list("abc"), [1.0, 0.0, -1.0], 1.0)
     assert [b.name for b in fig.data] == ["T = 1"] and "vs" not in fig.layout.title.text
     assert [b.name for b in plots.compare_bars(list("abc"), [1.0, 0.0, -1.0], 4.0).data] == ["T = 1", "T = 4"]
+
+
+def test_ensemble_bars_one_per_model_coloured_by_kind_with_the_mean_member():
+    curve = pd.DataFrame(
+        [
+            ("member 1", "member", 170),
+            ("member 2", "member", 160),
+            ("ensemble of 2", "ensemble", 150),
+            ("student, labels only", "student", 140),
+            ("student from the ensemble", "student", 130),
+        ],
+        columns=["model", "kind", "errors"],
+    )
+    fig = plots.experiment_figure("ensemble", curve, 10000)
+    assert [t.name for t in fig.data] == ["member", "ensemble", "student"]
+    assert [list(t.x) for t in fig.data] == [
+        ["member 1", "member 2"],
+        ["ensemble of 2"],
+        list(curve["model"][3:]),
+    ]
+    assert [list(t.y) for t in fig.data] == [[170, 160], [150], [140, 130]]
+    assert len({t.marker.color for t in fig.data}) == 3
+    (line,) = fig.layout.shapes  # the members' mean, dotted
+    assert line.y0 == line.y1 == 165 and fig.layout.annotations[0].text == "mean member"
+    assert fig.layout.yaxis.title.text == "test errors (of 10,000)"
