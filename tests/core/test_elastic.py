@@ -80,3 +80,38 @@ def test_engine_distorts_the_batches_and_refuses_it_with_per_shift_logits(tiny_d
     model = StackedMLP((16,), 1, seed=0)
     with pytest.raises(ValueError, match="distortions"):
         next(train(model, tiny_data, TrainConfig(jitter=2, elastic=34.0), [4.0], [0.5], per_shift))
+
+
+def test_a_live_teacher_gives_what_its_table_gives(tiny_data):
+    # Without augmentation, the teacher run on each batch and its logits looked up are the same
+    w = torch.randn(784, 10, generator=torch.Generator().manual_seed(0))
+
+    def teacher(x):
+        return 3 * torch.tanh(x @ w)
+
+    def run(logits):
+        model = StackedMLP((16,), 2, seed=0)
+        for _ in train(model, tiny_data, TrainConfig(epochs=2, seed=0), (4.0, 4.0), (0.0, 0.9), logits):
+            pass
+        return [p.detach().clone() for p in model.parameters()]
+
+    for live, table in zip(run(teacher), run(teacher(tiny_data.train_x))):
+        torch.testing.assert_close(live, table)
+
+
+def test_a_live_teacher_sees_the_distorted_batch(tiny_data):
+    def ink_seen(strength):  # the ink of each image the teacher was shown, sorted
+        seen = []
+
+        def teacher(x):
+            seen.append(x.sum(1))
+            return torch.zeros(len(x), 10)
+
+        cfg = TrainConfig(epochs=1, seed=0, batch_size=len(tiny_data.train_y), elastic=strength)
+        for _ in train(StackedMLP((16,), 1, seed=0), tiny_data, cfg, (4.0,), (0.5,), teacher):
+            pass
+        return torch.cat(seen).sort().values
+
+    ink = tiny_data.train_x.sum(1).sort().values
+    torch.testing.assert_close(ink_seen(0.0), ink)  # the training images themselves
+    assert not torch.allclose(ink_seen(34.0), ink)  # distorted ones

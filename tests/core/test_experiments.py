@@ -178,3 +178,23 @@ def test_result_figures_label_the_values_that_were_run():
     sweep = plots.bias_sweep(curve, 10000)
     assert [list(t.y) for t in sweep.data] == [[20, 10], [8, 1]]
     assert sweep.layout.yaxis.title.text == "test errors (of 10,000)"
+
+
+def test_consistent_teaching_on_elastic_views_runs_the_teacher_on_each_batch(tiny_data, tmp_path):
+    teacher = E.ensure_teacher(E.TINY.teacher, tiny_data, tmp_path)
+    calls = []
+    real = teacher.logits
+
+    def counted(x):
+        calls.append(len(x))
+        return real(x)
+
+    teacher.logits = counted
+    s = replace(E.TINY, seeds=1, consistent_elastic=34.0)
+    result = E.main_table(tiny_data, teacher, s)
+    whats = [r["what"] for r in result.rows]
+    assert "jitter and elastic distortions, labels only" in whats[3] and "consistent teaching" in whats[4]
+    # once for the cached (unjittered) logits, then once per training batch of the consistent pair
+    batches = -(-len(tiny_data.train_y) // s.batch_size) * s.epochs
+    assert len(calls) == 1 + batches and calls[0] == len(tiny_data.train_y)
+    assert "elastic" in result.notes[0]
