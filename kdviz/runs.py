@@ -147,7 +147,7 @@ class LabResult:
         return [
             {
                 "student": f"{'-'.join(map(str, cfg.hidden))}, {name}",
-                "T": s.T,
+                "T": s.T if s.alpha > 0 else None,  # a labels-only student has no temperature
                 "anneal to 1": "yes" if s.anneal else "no",
                 "alpha": s.alpha,
                 "images": self.images,

@@ -1,5 +1,6 @@
 """End to end in a real browser: streamlit run app.py, headless Chromium via Playwright."""
 
+import csv
 import json
 import os
 import shutil
@@ -168,10 +169,9 @@ def test_lab_train_watch_stop_retrain(server, browser):
     page.get_by_role("button", name="Train students").and_(page.locator(":enabled")).wait_for(timeout=30000)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the history (CSV)").click()
-    rows = Path(download.value.path()).read_text().strip().splitlines()
-    assert len(rows) == 3 and rows[0].startswith("run,student")
-    header = rows[0].split(",")
-    assert {r.split(",")[header.index("images")] for r in rows[1:]} == {"3000"}  # the server's 3,000
+    rows = list(csv.DictReader(Path(download.value.path()).read_text().splitlines()))
+    assert [r["run"] for r in rows] == ["1", "1", "2", "2"]  # two runs of two students
+    assert {r["images"] for r in rows} == {"3000"}  # the server's 3,000
     page.close()
 
 
@@ -211,7 +211,8 @@ def test_a_race_of_four_students_is_still_listed_after_a_reload(server, browser)
     page.get_by_role("button", name="Train students").click()
     page.get_by_text("Fewest test errors:").wait_for(timeout=120000)
     curves = page.evaluate(
-        "[...document.querySelectorAll('.js-plotly-plot')].find(p => p.data[0].name === 'labels only')"
+        "[...document.querySelectorAll('.js-plotly-plot')]"
+        ".find(p => p.data && p.data[0] && p.data[0].name === 'labels only')"
         ".data.map(d => [d.name, d.y.length])"
     )
     assert curves[:4] == [
