@@ -208,3 +208,34 @@ def test_listing_survives_a_file_vanishing_during_the_scan(tiny_data, tmp_path, 
 
     monkeypatch.setattr(Path, "stat", racing_stat)
     assert checkpoints(tmp_path) == []
+
+
+POLISH = TeacherSpec(
+    hidden=(32,), dropout=0.0, input_dropout=0.0, jitter=0, epochs=1, batch_size=64, start_from=SPEC
+)
+
+
+def test_a_second_stage_trains_on_from_the_cached_first_stage(tiny_data, tmp_path):
+    first = ensure_teacher(SPEC, tiny_data, tmp_path)
+    stamp = checkpoint_path(SPEC, tmp_path).stat().st_mtime_ns
+    seen, on_progress = count_progress()
+    second = ensure_teacher(POLISH, tiny_data, tmp_path, on_progress=on_progress)
+    assert checkpoint_path(SPEC, tmp_path).stat().st_mtime_ns == stamp  # stage 1 loaded, not retrained
+    assert [ev.epochs for ev in seen if ev.kind == "epoch"] == [1]  # only the polish trained
+    # it started from stage 1's weights: one epoch from them is not one epoch from scratch
+    alone = ensure_teacher(TeacherSpec(**{**POLISH.__dict__, "start_from": None}), tiny_data, tmp_path)
+    w = lambda t: t.model.weights[0]  # noqa: E731
+    assert (w(second) - w(first)).abs().mean() < (w(alone) - w(first)).abs().mean()
+    assert second.seconds > first.seconds and second.spec.label == "MLP 32, 2 + 1 epochs, seed 0"
+    again = load_teacher(checkpoint_path(POLISH, tmp_path))  # the nested spec survives the file
+    assert again.spec == POLISH and again.spec.start_from == SPEC
+
+
+def test_a_two_stage_spec_trains_both_when_nothing_is_cached(tiny_data, tmp_path):
+    seen, on_progress = count_progress()
+    teacher = ensure_teacher(POLISH, tiny_data, tmp_path, on_progress=on_progress)
+    assert teacher is not None and checkpoint_path(SPEC, tmp_path).exists()
+    assert [ev.epochs for ev in seen if ev.kind == "epoch"] == [2, 2, 1]
+    assert POLISH.key != TeacherSpec(**{**POLISH.__dict__, "start_from": None}).key
+    with pytest.raises(ValueError, match="shape"):
+        TeacherSpec(hidden=(16,), start_from=SPEC)
