@@ -239,7 +239,7 @@ CPU_SECONDS = {
         "ensemble": 453,
     },
     "full": {
-        "main": 1400,
+        "main": 955,
         "omit3": 140,
         "only78": 120,
         "few_labels": 160,
