@@ -210,11 +210,12 @@ def test_a_race_of_four_students_is_still_listed_after_a_reload(server, browser)
     page.goto(server + f"/Distillation_Lab?student=100,100&epochs=3&n=3000&students={race}&name=race4")
     page.get_by_role("button", name="Train students").click()
     page.get_by_text("Fewest test errors:").wait_for(timeout=120000)
-    curves = page.evaluate(
+    race_chart = (  # the live test-error chart, once it has been redrawn with the finished run
         "[...document.querySelectorAll('.js-plotly-plot')]"
-        ".find(p => p.data && p.data[0] && p.data[0].name === 'labels only')"
-        ".data.map(d => [d.name, d.y.length])"
+        ".find(p => p.data && p.data[0] && p.data[0].name === 'labels only' && p.data[0].y.length === 3)"
     )
+    page.wait_for_function(f"!!{race_chart}", timeout=30000)
+    curves = page.evaluate(f"{race_chart}.data.map(d => [d.name, d.y.length])")
     assert curves[:4] == [
         ["labels only", 3],
         ["T = 2, α = 0.5", 3],

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kdviz.distill import DistillConfig, race
+from kdviz.distill import DistillConfig, Student, race
 from kdviz.teacher import TeacherSpec, ensure_teacher
 from kdviz.train import run_to_end
 
@@ -16,7 +16,8 @@ def teacher(real_mnist, tmp_path_factory):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_distilled_beats_labels_only_on_1000_images(real_mnist, teacher, seed):
     assert teacher.test_errors < 300
-    cfg = DistillConfig(hidden=(300, 300), T=4, alpha=0.9, epochs=20, train_size=1000, seed=seed)
+    pair = (Student(4, 0.0), Student(4, 0.9))
+    cfg = DistillConfig(hidden=(300, 300), students=pair, epochs=20, train_size=1000, seed=seed)
     _, events = race(real_mnist, teacher.logits(real_mnist.train_x), cfg)
     last = run_to_end(events)
     scratch, distilled = last.test_errors
