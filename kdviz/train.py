@@ -38,6 +38,11 @@ OPTIMIZERS = ("adam", "sgd")
 T_MIN, T_MAX = 0.05, 1000.0
 
 
+class Diverged(ValueError):
+    """A model's loss stopped being a number: its test errors would be meaningless (often 9,020,
+    every image called a 0), so the run stops and says so instead of reporting them."""
+
+
 def check_training_t(T) -> float:
     t = check_temperature(T)
     if not T_MIN <= t <= T_MAX:
@@ -252,6 +257,13 @@ def train(
             if now - last_report >= report_every and b < per_epoch - 1:
                 last_report = now
                 yield _event("step", epoch, cfg, step, steps, now, sums / seen)
+        lost = (~torch.isfinite(sums).all(0)).nonzero().flatten().tolist()
+        if lost:
+            which = ", ".join(str(k + 1) for k in lost)
+            raise Diverged(
+                f"training diverged in epoch {epoch + 1}: the loss of model {which} of {K} is not a "
+                f"number (learning rate {cfg.lr:g} with {cfg.optimizer} is too high for it)"
+            )
         test_logits = predict_logits(model, data.test_x)
         elapsed = time.perf_counter() - start
         ev = _event(

@@ -200,17 +200,18 @@ def test_consistent_teaching_on_elastic_views_runs_the_teacher_on_each_batch(tin
     assert "elastic" in result.notes[0]
 
 
-def test_an_sgd_preset_reaches_the_engine_and_every_experiment_length(tiny_data, tmp_path):
-    sgd = replace(E.TINY, optimizer="sgd", lr=0.05)
-    assert E.FULL.config(30).optimizer == "sgd" and E.FULL.config(30).warmup == 1
-    assert E.QUICK.config(8).optimizer == "adam" and E.QUICK.config(8).warmup == 0
-    assert sgd.config(1).warmup == 0  # a warm-up must leave room to train (matching logits: 1 epoch)
+def test_the_full_preset_trains_the_main_tables_students_with_sgd(tiny_data, tmp_path):
+    full, quick = E.FULL.main_config(), E.QUICK.main_config()
+    assert (full.optimizer, full.lr, full.warmup, full.epochs) == ("sgd", 0.05, 1, E.FULL.epochs)
+    assert (quick.optimizer, quick.lr, quick.warmup) == ("adam", E.QUICK.lr, 0)
+    assert E.FULL.config(100, 3000).optimizer == "adam"  # few images: SGD's warm-up is a few steps
+    assert replace(E.TINY, main_optimizer="sgd", epochs=1).main_config().warmup == 0  # room to train
+    with pytest.raises(ValueError, match="optimizer"):
+        replace(E.TINY, main_optimizer="rmsprop").main_config()
     teacher = E.ensure_teacher(E.TINY.teacher, tiny_data, tmp_path)
-    result = E.matching_logits(tiny_data, teacher, sgd)
-    trained = [c for c in result.curve.to_dict("records") if c["student"] == "1 epoch on labels"]
-    assert trained and all(np.isfinite(c["cosine"]) for c in trained)
     adam = E.main_table(tiny_data, teacher, replace(E.TINY, seeds=1, consistent=False))
-    other = E.main_table(tiny_data, teacher, replace(sgd, seeds=1, consistent=False))
-    assert adam.rows[1:] != other.rows[1:]  # a different optimizer trains different students
-    full = dict(E.settings_table(E.FULL).values.tolist())
-    assert full[E.SETTING_LABELS["optimizer"]] == "sgd" and full[E.SETTING_LABELS["lr"]] == "0.05"
+    sgd = E.main_table(tiny_data, teacher, replace(E.TINY, seeds=1, consistent=False, main_optimizer="sgd"))
+    assert adam.settings["optimizer"] == f"adam {E.TINY.lr:g}" and sgd.settings["optimizer"] == "sgd 0.05"
+    assert adam.rows[1:] != sgd.rows[1:]  # a different optimizer trains different students
+    table = dict(E.settings_table(E.FULL).values.tolist())
+    assert table[E.SETTING_LABELS["main_optimizer"]] == "sgd" and table[E.SETTING_LABELS["main_lr"]] == "0.05"

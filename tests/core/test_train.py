@@ -5,7 +5,7 @@ import torch
 from kdviz.distill import DistillConfig, Student, race
 from kdviz.models import StackedMLP, parse_hidden, predict_logits
 from kdviz.shifts import jitter
-from kdviz.train import TrainConfig, run_to_end, train, transfer_indices
+from kdviz.train import Diverged, TrainConfig, run_to_end, train, transfer_indices
 
 
 def test_loss_decreases_and_accuracy_beats_chance(tiny_data):
@@ -192,3 +192,16 @@ def test_same_seed_same_run_whatever_the_global_random_state(tiny_data):
         run_to_end(train(model, tiny_data, TrainConfig(epochs=1, batch_size=64, seed=3)))
         out.append(model.weights[0].detach().clone())
     torch.testing.assert_close(out[0], out[1], rtol=0, atol=0)
+
+
+def test_a_diverged_model_stops_the_run_instead_of_reporting_errors(tiny_data):
+    # Soft targets at T = 20 push each logit with up to 2T: plain SGD at a high rate blows up.
+    teacher_logits = torch.randn(len(tiny_data.train_y), 10) * 1000
+    model = StackedMLP((32,), k=2, seed=0)
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=9.0, optimizer="sgd")
+    events = []
+    with pytest.raises(Diverged, match=r"epoch 1: the loss of model 2 of 2 is not a number") as caught:
+        for ev in train(model, tiny_data, cfg, T=(1, 20), alpha=(0, 1), teacher_logits=teacher_logits):
+            events.append(ev)
+    assert isinstance(caught.value, ValueError) and "learning rate 9 with sgd" in str(caught.value)
+    assert not [ev for ev in events if ev.kind == "epoch"]  # no test errors from a broken model
