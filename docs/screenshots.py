@@ -53,10 +53,12 @@ def main(only: list[str]) -> None:
             page.get_by_text("The distilled student made").wait_for(timeout=600000)
             shoot(page, "lab")
         if "experiments" in only:
-            page.set_viewport_size({"width": 1400, "height": 3400})
+            page.set_viewport_size({"width": 1400, "height": 4300})
             page.goto(url + "/Experiments")
             page.get_by_role("button", name="Run experiments").click(timeout=60000)
-            page.get_by_text("Done:").wait_for(timeout=1800000)
+            done = page.get_by_text("Done:")
+            done.wait_for(timeout=1800000)
+            print(done.inner_text())  # the run's own account of its time
             shoot(page, "experiments")
         browser.close()
 
