@@ -156,8 +156,14 @@ def test_lab_train_watch_stop_retrain(server, browser):
     epochs_done = page.evaluate(LAB_EPOCHS)
     assert 2 <= epochs_done < 100
     assert page.get_by_role("button", name="Train students").is_enabled()
-    page.wait_for_timeout(1500)
-    # the two live charts and the size trade-off; no stale copies
+    # the two live charts and the size trade-off, once the page has settled (the last rerun times
+    # the models, longer on a busy machine); stale copies that stayed would time this out
+    page.wait_for_function(
+        "document.querySelectorAll('.js-plotly-plot').length === 3"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+        timeout=60000,
+    )
+    page.wait_for_timeout(1000)
     assert page.evaluate("document.querySelectorAll('.js-plotly-plot').length") == 3
     page.screenshot(path=str(ARTIFACTS / "lab-stopped.png"), full_page=True)
 
