@@ -450,7 +450,8 @@ def main_table(
     rows += [_seeds_row(what, [r[j] for r in runs], paper) for j, (what, paper) in enumerate(whats)]
     info = {"teacher": teacher.spec.label, "student": hid, "T": s.T, "alpha": s.alpha, "epochs": s.epochs}
     info |= {"train_size": s.train_size or len(data.train_y), "seeds": s.seeds, "batch": s.batch_size}
-    info["optimizer"] = f"{s.main_config().optimizer} {s.main_config().lr:g}"
+    main_cfg = s.main_config()
+    info["optimizer"] = f"{main_cfg.optimizer} {main_cfg.lr:g}"
     info["seconds per seed"] = seconds
     if s.consistent and not s.consistent_elastic:
         info["seconds for the teacher's logits of all 25 shifts"] = shift_seconds

@@ -145,8 +145,8 @@ def show(r: Result, finished: bool) -> None:
 
 
 # Finished results are drawn by full page runs only: redrawing every table and chart each second
-# from the fragment cost the training a quarter of a 2-core CPU. The fragment draws the progress
-# bar and asks for one full run when a result lands or the run ends.
+# from the fragment slowed the training (quick preset in Chromium on 2 cores: 6 min, now 5). The
+# fragment draws the progress bar and asks for one full run when a result lands or the run ends.
 shown = list(job.details.results) if job else []
 st.session_state["exp_shown"] = len(shown)
 
