@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -185,7 +186,7 @@ def cmd_train_teacher(args) -> dict:
         "test_total": teacher.test_total,
         "seconds": round(time.perf_counter() - start, 2),
         "device": str(device),
-        "teacher": teacher.spec.label,
+        "teacher": teacher.spec.english_label,
         "key": teacher.spec.key,
         "note": teacher.note,
         **exported,
@@ -233,7 +234,7 @@ def cmd_distill(args) -> dict:
             "seed": cfg.seed,
             "batch_size": cfg.batch_size,
             "lr": cfg.lr,
-            "teacher": teacher.spec.label,
+            "teacher": teacher.spec.english_label,
         },
     }
 
@@ -274,10 +275,20 @@ def cmd_app(args) -> int:
     is passed on and kdviz waits for the server to exit, so none is left holding the port."""
     import signal
 
+    from kdviz.poll import new_key
     from kdviz.serve import APP, app_command
 
+    env = dict(os.environ)
+    if not settings.current().teacher_key:  # as a notebook server does: a key for this run, printed
+        env["KDVIZ_TEACHER_KEY"] = new_key()
+        print(f"Teacher's key for this server: {env['KDVIZ_TEACHER_KEY']}")
+        extra = args.streamlit_args
+        port = next((extra[i + 1] for i, a in enumerate(extra[:-1]) if a == "--server.port"), "8501")
+        print(
+            f"Open the lesson as the teacher: http://localhost:{port}/Lesson?key={env['KDVIZ_TEACHER_KEY']}"
+        )
     # run from the app's folder so Streamlit reads its .streamlit/config.toml
-    proc = subprocess.Popen(app_command(*args.streamlit_args), cwd=APP.parent)
+    proc = subprocess.Popen(app_command(*args.streamlit_args), cwd=APP.parent, env=env)
 
     def forward(signum, _frame):
         proc.send_signal(signum)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kdviz.i18n import _
 from kdviz.temperature import softmax_t
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -35,7 +36,7 @@ def class_similarity(logits, labels, T, n_classes: int = 10) -> torch.Tensor:
     q = softmax_t(logits, T)
     labels = torch.as_tensor(labels, device=q.device).long()
     if q.ndim != 2 or labels.shape != q.shape[:1]:
-        raise ValueError("need logits of shape (N, C) and one label per row")
+        raise ValueError(_("need logits of shape (N, C) and one label per row"))
     sums = torch.zeros(n_classes, q.shape[1], dtype=q.dtype, device=q.device).index_add_(0, labels, q)
     counts = torch.bincount(labels, minlength=n_classes).to(q.dtype)
     out = sums / counts[:, None]  # 0 / 0 -> NaN for an absent class
@@ -131,27 +132,37 @@ def image_from_upload(data: bytes) -> torch.Tensor:
     from PIL import Image, UnidentifiedImageError
 
     if not data:
-        raise ValueError("the file is empty")
+        raise ValueError(_("the file is empty"))
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ValueError(f"the file is {len(data) / 2**20:.1f} MB; the limit is 5 MB")
+        raise ValueError(_("the file is {mb:.1f} MB; the limit is 5 MB").format(mb=len(data) / 2**20))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             w, h = img.size
             if max(w, h) > MAX_UPLOAD_SIDE:
-                raise ValueError(f"the image is {w}x{h} pixels; at most {MAX_UPLOAD_SIDE} per side")
+                raise ValueError(
+                    _("the image is {w}x{h} pixels; at most {side} per side").format(
+                        w=w, h=h, side=MAX_UPLOAD_SIDE
+                    )
+                )
             if img.mode not in IMAGE_MODES:
-                raise ValueError(f"image mode {img.mode} is not supported; save it as an 8-bit PNG or JPEG")
+                raise ValueError(
+                    _("image mode {mode} is not supported; save it as an 8-bit PNG or JPEG").format(
+                        mode=img.mode
+                    )
+                )
             img.load()
     except ValueError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ValueError(f"the image is too large; at most {MAX_UPLOAD_SIDE} pixels per side") from None
+        raise ValueError(
+            _("the image is too large; at most {side} pixels per side").format(side=MAX_UPLOAD_SIDE)
+        ) from None
     except UnidentifiedImageError:
-        raise ValueError("this file is not an image Pillow can read (try a PNG or JPEG)") from None
+        raise ValueError(_("this file is not an image Pillow can read (try a PNG or JPEG)")) from None
     except (OSError, SyntaxError, EOFError) as e:
-        raise ValueError(f"the image is damaged or truncated ({e})") from None
+        raise ValueError(_("the image is damaged or truncated ({error})").format(error=e)) from None
     paper = Image.new("RGBA", img.size, (255, 255, 255, 255))
     grey = Image.alpha_composite(paper, img.convert("RGBA")).convert("L")
     x = np.asarray(grey, dtype=np.float32) / 255.0
@@ -159,7 +170,7 @@ def image_from_upload(data: bytes) -> torch.Tensor:
         x = 1.0 - x  # dark digit on light paper -> MNIST's white digit on black
     lo, hi = float(np.median(_border(x))), float(x.max())
     if hi - lo < 0.1:
-        raise ValueError("no digit found: the image is (almost) a single flat colour")
+        raise ValueError(_("no digit found: the image is (almost) a single flat colour"))
     x = np.clip((x - lo) / (hi - lo), 0.0, 1.0)
     return torch.from_numpy(_mnist_frame(x)).reshape(1, 784)
 
@@ -175,7 +186,7 @@ def image_from_canvas(rgba) -> torch.Tensor | None:
     """
     rgba = np.asarray(rgba)
     if rgba.ndim != 3 or rgba.shape[2] != 4:
-        raise ValueError(f"need RGBA pixels of shape (H, W, 4), got {rgba.shape}")
+        raise ValueError(_("need RGBA pixels of shape (H, W, 4), got {shape}").format(shape=rgba.shape))
     rgb, alpha = rgba[..., :3].astype(np.float32) / 255.0, rgba[..., 3:].astype(np.float32) / 255.0
     x = (rgb * alpha).mean(-1)  # (H, W): white ink over black paper
     rows, cols = np.nonzero(x > INK)

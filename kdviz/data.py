@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from kdviz import settings
+from kdviz.i18n import _
 
 FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -61,9 +62,11 @@ def find_files(data_dir: str | os.PathLike) -> dict[str, Path]:
             found[key] = hit
     if missing:
         raise MissingDataError(
-            f"MNIST not found in {data_dir} (missing: {', '.join(missing)}). "
-            "Run `kdviz download` on a machine with internet, or set KDVIZ_DATA_DIR "
-            "(or --data-dir) to a folder holding the four MNIST *-ubyte(.gz) files."
+            _(
+                "MNIST not found in {folder} (missing: {files}). "
+                "Run `kdviz download` on a machine with internet, or set KDVIZ_DATA_DIR "
+                "(or --data-dir) to a folder holding the four MNIST *-ubyte(.gz) files."
+            ).format(folder=data_dir, files=", ".join(missing))
         )
     return found
 
@@ -76,20 +79,28 @@ def read_idx(path: str | os.PathLike, magic: int) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise DataError(f"{path}: cannot read ({e}); the file is truncated or corrupt") from None
+        raise DataError(
+            _("{path}: cannot read ({error}); the file is truncated or corrupt").format(path=path, error=e)
+        ) from None
     if len(raw) < 4 or struct.unpack(">I", raw[:4])[0] != magic:
-        got = raw[:4].hex() or "nothing"
-        raise DataError(f"{path}: wrong magic number {got} (expected {magic:08x}); not MNIST")
+        got = raw[:4].hex() or _("nothing")
+        raise DataError(
+            _("{path}: wrong magic number {got} (expected {expected}); not MNIST").format(
+                path=path, got=got, expected=f"{magic:08x}"
+            )
+        )
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise DataError(f"{path}: truncated header")
+        raise DataError(_("{path}: truncated header").format(path=path))
     dims = struct.unpack(f">{ndim}I", raw[4:header])
     expected = header + int(np.prod(dims))
     if len(raw) != expected:
         raise DataError(
-            f"{path}: {len(raw)} bytes but the header promises {expected} "
-            f"(shape {dims}); the file is truncated or corrupt"
+            _(
+                "{path}: {size} bytes but the header promises {expected} "
+                "(shape {shape}); the file is truncated or corrupt"
+            ).format(path=path, size=len(raw), expected=expected, shape=dims)
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
@@ -113,11 +124,19 @@ class MNIST:
 
 def _split(images: np.ndarray, labels: np.ndarray, which: str, path: Path):
     if images.shape[1:] != (28, 28):
-        raise DataError(f"{path}: images are {images.shape[1:]}, expected 28 x 28")
+        raise DataError(
+            _("{path}: images are {shape}, expected 28 x 28").format(path=path, shape=images.shape[1:])
+        )
     if len(images) != len(labels):
-        raise DataError(f"{which}: {len(images)} images but {len(labels)} labels (wrong count)")
+        raise DataError(
+            _("{split}: {images} images but {labels} labels (wrong count)").format(
+                split=which, images=len(images), labels=len(labels)
+            )
+        )
     if len(labels) and labels.max() > 9:
-        raise DataError(f"{which}: label {labels.max()} is not a digit 0-9")
+        raise DataError(
+            _("{split}: label {label} is not a digit 0-9").format(split=which, label=labels.max())
+        )
     x = torch.from_numpy(images.reshape(len(images), 784).astype(np.float32) / 255.0)
     return x, torch.from_numpy(labels.astype(np.int64))
 
@@ -149,8 +168,10 @@ def download_mnist(root=None) -> Path:
             TorchvisionMNIST(root=str(root), train=train, download=True)
     except Exception as e:  # network errors come in many types
         raise DataError(
-            f"could not download MNIST into {root} ({type(e).__name__}: {e}). Without internet, "
-            "copy the four MNIST *-ubyte.gz files into a folder and set KDVIZ_DATA_DIR to it."
+            _(
+                "could not download MNIST into {folder} ({error}). Without internet, "
+                "copy the four MNIST *-ubyte.gz files into a folder and set KDVIZ_DATA_DIR to it."
+            ).format(folder=root, error=f"{type(e).__name__}: {e}")
         ) from None
     find_files(root)
     return root

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from kdviz.i18n import _
+
 CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -21,12 +23,20 @@ def pick_device(name: str = "auto") -> torch.device:
     """'auto' -> the best available device; a named one must exist (ValueError otherwise)."""
     name = (name or "auto").lower()
     if name not in CHOICES:
-        raise ValueError(f"device must be one of {', '.join(CHOICES)}, got {name!r}")
+        raise ValueError(
+            _("device must be one of {choices}, got {name}").format(
+                choices=", ".join(CHOICES), name=repr(name)
+            )
+        )
     have = available()
     if name == "auto":
         return torch.device(have[0])
     if name not in have:
-        raise ValueError(f"device {name!r} is not available here (available: {', '.join(have)})")
+        raise ValueError(
+            _("device {name} is not available here (available: {have})").format(
+                name=repr(name), have=", ".join(have)
+            )
+        )
     return torch.device(name)
 
 
@@ -34,9 +44,9 @@ def describe(device: torch.device | None = None) -> str:
     """A one-line description for the UI, e.g. 'CUDA GPU (NVIDIA H100), torch 2.x'."""
     device = device or pick_device()
     if device.type == "cuda":
-        what = f"CUDA GPU ({torch.cuda.get_device_name(device)})"
+        what = _("CUDA GPU ({name})").format(name=torch.cuda.get_device_name(device))
     elif device.type == "mps":
-        what = "Apple GPU (MPS)"
+        what = _("Apple GPU (MPS)")
     else:
-        what = f"CPU ({torch.get_num_threads()} threads)"
-    return f"{what}, torch {torch.__version__}"
+        what = _("CPU ({n} threads)").format(n=torch.get_num_threads())
+    return _("{device}, torch {version}").format(device=what, version=torch.__version__)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from kdviz.data import MNIST
+from kdviz.i18n import _
 from kdviz.losses import check_alpha
 from kdviz.models import StackedMLP, check_hidden
 from kdviz.train import Progress, TrainConfig, check_training_t, train
@@ -46,9 +47,9 @@ class Student:
     def label(self) -> str:
         """'labels only', 'T = 20, α = 0.9' or 'T = 20→1, α = 0.9'."""
         if self.alpha == 0:
-            return "labels only"
+            return _("labels only")
         T = f"{self.T:g}→{ANNEAL_TO:g}" if self.anneal else f"{self.T:g}"
-        return f"T = {T}, α = {self.alpha:g}"
+        return _("T = {T}, α = {alpha}").format(T=T, alpha=f"{self.alpha:g}")
 
 
 PAIR = (Student(20.0, 0.0), Student(20.0, 0.9))  # the paper's comparison
@@ -57,7 +58,10 @@ PAIR = (Student(20.0, 0.0), Student(20.0, 0.9))  # the paper's comparison
 def labels(students) -> list[str]:
     """One distinct label per student, numbered only where two would read the same."""
     names = [s.label for s in students]
-    return [f"{n} (#{i + 1})" if names.count(n) > 1 else n for i, n in enumerate(names)]
+    return [
+        _("{label} (#{number})").format(label=n, number=i + 1) if names.count(n) > 1 else n
+        for i, n in enumerate(names)
+    ]
 
 
 def encode_students(students) -> str:
@@ -71,7 +75,7 @@ def decode_students(raw: str) -> tuple[Student, ...]:
     for part in str(raw).split(","):
         bits = part.strip().split(":")
         if len(bits) not in (2, 3) or (len(bits) == 3 and bits[2] != "a"):
-            raise ValueError(f"not a student (T:alpha or T:alpha:a): {part!r}")
+            raise ValueError(_("not a student (T:alpha or T:alpha:a): {part}").format(part=repr(part)))
         students.append(Student(float(bits[0]), float(bits[1]), len(bits) == 3))
     return check_students(students)
 
@@ -79,9 +83,11 @@ def decode_students(raw: str) -> tuple[Student, ...]:
 def check_students(students) -> tuple[Student, ...]:
     students = tuple(students)
     if not 1 <= len(students) <= MAX_STUDENTS:
-        raise ValueError(f"a race has 1-{MAX_STUDENTS} students, got {len(students)}")
+        raise ValueError(
+            _("a race has 1-{most} students, got {count}").format(most=MAX_STUDENTS, count=len(students))
+        )
     if not all(isinstance(s, Student) for s in students):
-        raise ValueError("students must be kdviz.distill.Student")
+        raise ValueError(_("students must be kdviz.distill.Student"))
     return students
 
 
@@ -109,11 +115,18 @@ class DistillConfig:
 
     def describe(self) -> str:
         """E.g. '800-800 students (labels only; T = 20, α = 0.9), 20 epochs, 1,000 images, seed 0'."""
-        images = "all images" if self.train_size is None else f"{self.train_size:,} images"
-        omit = "".join(f", no {d}s" for d in self.omit)
-        return (
-            f"{'-'.join(map(str, self.hidden))} students ({'; '.join(labels(self.students))}), "
-            f"{self.epochs} epochs, {images}{omit}, seed {self.seed}"
+        if self.train_size is None:
+            images = _("all images")
+        else:
+            images = _("{count:,} images").format(count=self.train_size)
+        omit = "".join(_(", no {digit}s").format(digit=d) for d in self.omit)
+        return _("{hidden} students ({students}), {epochs} epochs, {images}{omit}, seed {seed}").format(
+            hidden="-".join(map(str, self.hidden)),
+            students=_("; ").join(labels(self.students)),
+            epochs=self.epochs,
+            images=images,
+            omit=omit,
+            seed=self.seed,
         )
 
     def train_config(self) -> TrainConfig:
@@ -157,7 +170,7 @@ def students_from_table(rows) -> tuple[Student, ...]:
         try:
             students.append(Student(float(row["T"]), float(row["alpha"]), bool(row.get("anneal"))))
         except (TypeError, ValueError) as e:
-            raise ValueError(f"student {i}: {e}") from None
+            raise ValueError(_("student {number}: {error}").format(number=i, error=e)) from None
     return check_students(students)
 
 
@@ -171,6 +184,6 @@ def race_curves(students, epochs: list[Progress]) -> tuple[dict, dict]:
     losses = {}
     for k, (s, n) in enumerate(zip(students, names)):
         if s.alpha > 0:
-            losses[f"{n}: soft (KL)"] = [e.soft_loss[k] for e in epochs]
-        losses[f"{n}: hard (CE)"] = [e.hard_loss[k] for e in epochs]
+            losses[_("{label}: soft (KL)").format(label=n)] = [e.soft_loss[k] for e in epochs]
+        losses[_("{label}: hard (CE)").format(label=n)] = [e.hard_loss[k] for e in epochs]
     return errors, losses

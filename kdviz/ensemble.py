@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from kdviz.data import MNIST
+from kdviz.i18n import _
 from kdviz.models import StackedMLP
 from kdviz.teacher import TeacherSpec
 from kdviz.temperature import check_temperature
@@ -43,7 +44,7 @@ def members(spec: TeacherSpec, k: int) -> StackedMLP:
     initial weights StackedMLP draws for seed spec.seed + i (a StackedMLP's K copies would
     otherwise all start alike)."""
     if not 1 <= int(k) <= 64:
-        raise ValueError(f"an ensemble needs 1-64 members, got {k}")
+        raise ValueError(_("an ensemble needs 1-64 members, got {k}").format(k=k))
     model = StackedMLP(spec.hidden, int(k), spec.dropout, spec.input_dropout, seed=spec.seed)
     with torch.no_grad():
         for i in range(1, int(k)):

@@ -33,6 +33,7 @@ import torch
 
 from kdviz import ensemble, shifts
 from kdviz.data import MNIST
+from kdviz.i18n import N_, _
 from kdviz.losses import soft_loss
 from kdviz.models import StackedMLP, count_errors, predict_logits
 from kdviz.shipped import default_teacher
@@ -44,7 +45,7 @@ def never_stop() -> bool:
     return False
 
 
-def ignore(*_) -> None:
+def ignore(*args) -> None:
     pass
 
 
@@ -126,17 +127,22 @@ class Settings:
         return replace(cfg, optimizer=self.main_optimizer, lr=self.main_lr, warmup=min(1, self.epochs - 1))
 
 
+# Values of the notes' placeholders. A percentage is a value, not the message's own text: in a message,
+# "3% of" reads as a printf placeholder ("% o") to Babel, whose checks then refuse the translation.
+NOTE_VALUES = {"share": "3%"}
 QUICK = Settings(  # 2-core CPU: the paper's six in under 5 min (shipped teacher), the ensemble 4-8 min more
     notes=(
-        ("main", "Quick: the students train 8 epochs (the paper: to convergence; full: 30)."),
-        ("omit3", "Quick: 8 epochs, not training to convergence: the counts differ, the effect stays."),
-        ("only78", "Quick: 30 epochs, not training to convergence: the rates differ, the effect stays."),
-        ("few_labels", "The paper shows this on speech (3% of the data); it gives no MNIST number."),
-        ("temperature", "Quick: 4 epochs for the 300-300 student (paper: 300+ units), 40 for the 30-30."),
+        ("main", N_("Quick: the students train 8 epochs (the paper: to convergence; full: 30).")),
+        ("omit3", N_("Quick: 8 epochs, not training to convergence: the counts differ, the effect stays.")),
+        ("only78", N_("Quick: 30 epochs, not training to convergence: the rates differ, the effect stays.")),
+        ("few_labels", N_("The paper shows this on speech ({share} of the data); it gives no MNIST number.")),
+        ("temperature", N_("Quick: 4 epochs for the 300-300 student (paper: 300+ units), 40 for the 30-30.")),
         (
             "ensemble",
-            "Quick: 4 members shaped and trained like the labels-only student (member 1 is that "
-            "student); full: 5 members of the paper's teacher shape, with dropout and jitter.",
+            N_(
+                "Quick: 4 members shaped and trained like the labels-only student (member 1 is that "
+                "student); full: 5 members of the paper's teacher shape, with dropout and jitter."
+            ),
         ),
     )
 )
@@ -187,33 +193,33 @@ JITTER = 2  # pixels: the paper teacher's augmentation, and the consistent stude
 
 # What each setting means, in the order a reader wants them (Settings field -> label).
 SETTING_LABELS = {
-    "teacher": "teacher",
-    "student": "student (main table, no 3s, only 7s and 8s, few labels, ensemble)",
-    "epochs": "student epochs (main table, no 3s, ensemble)",
-    "only78_epochs": "student epochs (only 7s and 8s)",
-    "batch_size": "batch size",
-    "lr": "Adam's peak learning rate (decays linearly to 0)",
-    "main_optimizer": "main table's students: optimizer (sgd: Nesterov, 1-epoch warm-up, cosine decay)",
-    "main_lr": "main table's students: SGD's peak learning rate",
-    "T": "temperature T",
-    "alpha": "alpha: weight of the teacher's soft targets",
-    "seeds": "seeds of the main table",
-    "consistent": "consistent teaching rows (beyond the paper)",
-    "consistent_elastic": "consistent teaching: elastic distortions' strength (0 = jitter only)",
-    "train_size": "training images",
-    "few_sizes": "few labels: labelled images",
-    "few_epochs": "few labels: epochs",
-    "big": "T sweep: big student",
-    "small": "T sweep: small student",
-    "sweep_Ts": "T sweep: temperatures",
-    "sweep_size": "T sweep: training images",
-    "sweep_epochs": "T sweep: big student's epochs",
-    "small_epochs": "T sweep: small student's epochs",
-    "matching_Ts": "matching logits: temperatures",
-    "matching_size": "matching logits: images the trained student saw",
-    "ensemble_members": "ensemble: members (differ only by seed)",
-    "ensemble": "ensemble: each member",
-    "seed": "first seed",
+    "teacher": N_("teacher"),
+    "student": N_("student (main table, no 3s, only 7s and 8s, few labels, ensemble)"),
+    "epochs": N_("student epochs (main table, no 3s, ensemble)"),
+    "only78_epochs": N_("student epochs (only 7s and 8s)"),
+    "batch_size": N_("batch size"),
+    "lr": N_("Adam's peak learning rate (decays linearly to 0)"),
+    "main_optimizer": N_("main table's students: optimizer (sgd: Nesterov, 1-epoch warm-up, cosine decay)"),
+    "main_lr": N_("main table's students: SGD's peak learning rate"),
+    "T": N_("temperature T"),
+    "alpha": N_("alpha: weight of the teacher's soft targets"),
+    "seeds": N_("seeds of the main table"),
+    "consistent": N_("consistent teaching rows (beyond the paper)"),
+    "consistent_elastic": N_("consistent teaching: elastic distortions' strength (0 = jitter only)"),
+    "train_size": N_("training images"),
+    "few_sizes": N_("few labels: labelled images"),
+    "few_epochs": N_("few labels: epochs"),
+    "big": N_("T sweep: big student"),
+    "small": N_("T sweep: small student"),
+    "sweep_Ts": N_("T sweep: temperatures"),
+    "sweep_size": N_("T sweep: training images"),
+    "sweep_epochs": N_("T sweep: big student's epochs"),
+    "small_epochs": N_("T sweep: small student's epochs"),
+    "matching_Ts": N_("matching logits: temperatures"),
+    "matching_size": N_("matching logits: images the trained student saw"),
+    "ensemble_members": N_("ensemble: members (differ only by seed)"),
+    "ensemble": N_("ensemble: each member"),
+    "seed": N_("first seed"),
 }
 
 
@@ -222,25 +228,34 @@ def settings_table(settings: Settings) -> pd.DataFrame:
 
     def text(name, v):
         if name == "teacher":
-            return "the paper teacher shipped with kdviz" if v is None else v.label
+            return _("the paper teacher shipped with kdviz") if v is None else v.label
         if name == "ensemble":
-            return (
-                f"MLP {_hid(v.hidden)}, {v.epochs} epochs, batch {v.batch_size}, {v.optimizer} {v.lr:g}, "
-                f"dropout {v.dropout:g} (pixels {v.input_dropout:g}), jitter {v.jitter} px"
+            return _(
+                "MLP {hidden}, {epochs} epochs, batch {batch}, {optimizer} {lr:g}, "
+                "dropout {dropout:g} (pixels {input_dropout:g}), jitter {jitter} px"
+            ).format(
+                hidden=_hid(v.hidden),
+                epochs=v.epochs,
+                batch=v.batch_size,
+                optimizer=v.optimizer,
+                lr=v.lr,
+                dropout=v.dropout,
+                input_dropout=v.input_dropout,
+                jitter=v.jitter,
             )
         if v is None:
-            return "all" if name.endswith("size") else "auto"
+            return _("all") if name.endswith("size") else _("auto")
         if name in ("student", "big", "small"):
             return _hid(v)
         if isinstance(v, bool):
-            return "yes" if v else "no"
+            return _("yes") if v else _("no")
         if isinstance(v, tuple):
             return ", ".join(f"{x:g}" if isinstance(x, float) else f"{x:,}" for x in v)
         return f"{v:g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
 
     return pd.DataFrame(
-        [(label, text(name, getattr(settings, name))) for name, label in SETTING_LABELS.items()],
-        columns=["setting", "value"],
+        [(_(label), text(name, getattr(settings, name))) for name, label in SETTING_LABELS.items()],
+        columns=[_("setting"), _("value")],
     )
 
 
@@ -281,10 +296,10 @@ def estimated_seconds(preset: str, names: Sequence[str], device: str) -> float |
 def describe_seconds(seconds: float) -> str:
     seconds = float(seconds)
     if seconds < 90:
-        return f"{seconds:.0f} s"
+        return _("{seconds:.0f} s").format(seconds=seconds)
     if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 / 60:.0f} min"
+        return _("{minutes:.0f} min").format(minutes=seconds / 60)
+    return _("{hours:.0f} h {minutes:.0f} min").format(hours=seconds // 3600, minutes=seconds % 3600 / 60)
 
 
 @dataclass
@@ -306,13 +321,16 @@ class Result:
     def table(self, as_text: bool = False) -> pd.DataFrame:
         """what, this run, paper; and "per seed" (e.g. "71, 74, 76; sd 2.5") when a row has seeds.
         `as_text`: numbers as short text ("" for none), so a column can mix numbers and words."""
-        df = pd.DataFrame(self.rows, columns=["what", "this run", "paper"])
+        # The columns' names are keys (the CLI prints them, tests read them); a page shows _(name).
+        df = pd.DataFrame(self.rows, columns=[N_("what"), N_("this run"), N_("paper")])
         if as_text:
             for col in ("this run", "paper"):
                 df[col] = [_text(v) for v in df[col]]
         if any("seeds" in row for row in self.rows):
-            df["per seed"] = [
-                f"{', '.join(map(str, r['seeds']))}; sd {np.std(r['seeds'], ddof=1):.1f}"
+            df[N_("per seed")] = [
+                _("{values}; sd {sd:.1f}").format(
+                    values=", ".join(map(str, r["seeds"])), sd=np.std(r["seeds"], ddof=1)
+                )
                 if "seeds" in r
                 else ""
                 for r in self.rows
@@ -427,49 +445,74 @@ def main_table(
         began = time.perf_counter()
         si = replace(s, seed=s.seed + i)
         pair = (si.T, si.T), (0.0, si.alpha)
-        _, last = _fit(data, si.student, *pair, si.main_config(), tl, si, should_stop, on_progress)
+        _model, last = _fit(data, si.student, *pair, si.main_config(), tl, si, should_stop, on_progress)
         errors = list(last.test_errors)
         if s.consistent:
             cfg = replace(si.main_config(jitter=JITTER), elastic=s.consistent_elastic)
-            _, last = _fit(data, si.student, *pair, cfg, per_shift, si, should_stop, on_progress)
+            _model, last = _fit(data, si.student, *pair, cfg, per_shift, si, should_stop, on_progress)
             errors += last.test_errors
         runs.append(errors)
         seconds.append(round(time.perf_counter() - began, 1))
     hid = _hid(s.student)
     whats = [
-        (f"student {hid}, labels only: test errors", 146),
-        (f"same student distilled, T = {s.T:g}: test errors", 74),
+        (_("student {hidden}, labels only: test errors").format(hidden=hid), 146),
+        (_("same student distilled, T = {T:g}: test errors").format(T=s.T), 74),
     ]
-    views = "2-px jitter" + (" and elastic distortions" if s.consistent_elastic else "")
+    views = _("2-px jitter and elastic distortions") if s.consistent_elastic else _("2-px jitter")
     if s.consistent:
         whats += [
-            (f"beyond the paper: student {hid} on {views}, labels only", None),
-            (f"beyond the paper: same, distilled with consistent teaching, T = {s.T:g}", None),
+            (
+                _("beyond the paper: student {hidden} on {views}, labels only").format(
+                    hidden=hid, views=views
+                ),
+                None,
+            ),
+            (_("beyond the paper: same, distilled with consistent teaching, T = {T:g}").format(T=s.T), None),
         ]
-    rows = [_row(f"teacher {_hid(teacher.spec.hidden)}: test errors", teacher.test_errors, 67)]
+    teacher_row = _("teacher {hidden}: test errors").format(hidden=_hid(teacher.spec.hidden))
+    rows = [_row(teacher_row, teacher.test_errors, 67)]
     rows += [_seeds_row(what, [r[j] for r in runs], paper) for j, (what, paper) in enumerate(whats)]
-    info = {"teacher": teacher.spec.label, "student": hid, "T": s.T, "alpha": s.alpha, "epochs": s.epochs}
-    info |= {"train_size": s.train_size or len(data.train_y), "seeds": s.seeds, "batch": s.batch_size}
+    # The settings' keys are JSON keys (kdviz reproduce --json); the page shows _(key).
+    info = {
+        N_("teacher"): teacher.spec.english_label,
+        N_("student"): hid,
+        "T": s.T,
+        N_("alpha"): s.alpha,
+        N_("epochs"): s.epochs,
+    }
+    info |= {
+        N_("train_size"): s.train_size or len(data.train_y),
+        N_("seeds"): s.seeds,
+        N_("batch"): s.batch_size,
+    }
     main_cfg = s.main_config()
-    info["optimizer"] = f"{main_cfg.optimizer} {main_cfg.lr:g}"
-    info["seconds per seed"] = seconds
+    info[N_("optimizer")] = f"{main_cfg.optimizer} {main_cfg.lr:g}"
+    info[N_("seconds per seed")] = seconds
     if s.consistent and not s.consistent_elastic:
-        info["seconds for the teacher's logits of all 25 shifts"] = shift_seconds
+        info[N_("seconds for the teacher's logits of all 25 shifts")] = shift_seconds
     notes = []
     if s.consistent:
         notes.append(
-            f"Consistent teaching: the student sees each image with {views} and learns from the "
-            "teacher's outputs for that same view (Beyer et al. 2022); not in the paper."
+            _(
+                "Consistent teaching: the student sees each image with {views} and learns from the "
+                "teacher's outputs for that same view (Beyer et al. 2022); not in the paper."
+            ).format(views=views)
         )
     mean = [float(np.mean([r[j] for r in runs])) for j in range(len(whats))]
-    checks = [_check("the distilled student makes fewer errors than the labels-only one", mean[1] < mean[0])]
+    checks = [
+        _check(_("the distilled student makes fewer errors than the labels-only one"), mean[1] < mean[0])
+    ]
     if s.consistent:
-        checks.append(_check("consistent teaching beats labels on the same views", mean[3] < mean[2]))
-    short = ("labels only", "distilled", "on jitter, labels only", "on jitter, consistent teaching")
-    models = [{"model": "teacher", "hidden": teacher.spec.hidden, "test errors": teacher.test_errors}]
+        checks.append(_check(_("consistent teaching beats labels on the same views"), mean[3] < mean[2]))
+    short = (
+        _("student, labels only"),
+        _("student, distilled"),
+        _("student, on jitter, labels only"),
+        _("student, on jitter, consistent teaching"),
+    )
+    models = [{"model": _("teacher"), "hidden": teacher.spec.hidden, "test errors": teacher.test_errors}]
     models += [
-        {"model": f"student, {name}", "hidden": s.student, "test errors": round(m, 1)}
-        for name, m in zip(short, mean)
+        {"model": name, "hidden": s.student, "test errors": round(m, 1)} for name, m in zip(short, mean)
     ]
     elapsed = time.perf_counter() - start
     return Result(
@@ -491,22 +534,23 @@ def omit_threes(
     start, s = time.perf_counter(), settings
     cfg = s.config(s.epochs, s.train_size, omit=(3,))
     tl = _tl(teacher, data, teacher_logits)
-    model, _ = _fit(data, s.student, (s.T,), (s.alpha,), cfg, tl, s, should_stop, on_progress)
+    model, _last = _fit(data, s.student, (s.T,), (s.alpha,), cfg, tl, s, should_stop, on_progress)
     logits = predict_logits(model, data.test_x)[0]
     sweep = bias_sweep(logits, data.test_y, 3, np.arange(0.0, 10.01, 0.25))
     best = best_shift(sweep)
     at0, atb = sweep.iloc[0], sweep[sweep["shift"] == best].iloc[0]
     n3 = int(at0["class_total"])
     rows = [
-        _row("distilled without 3s: test errors", int(at0["errors"]), 206),
-        _row(f"... of which on the {n3} threes", int(at0["class_errors"]), 133),
-        _row("best class-3 bias shift", best, 3.5),
-        _row("after the shift: test errors", int(atb["errors"]), 109),
-        _row("... of which on the threes", int(atb["class_errors"]), 14),
+        _row(_("distilled without 3s: test errors"), int(at0["errors"]), 206),
+        _row(_("... of which on the {n} threes").format(n=n3), int(at0["class_errors"]), 133),
+        _row(_("best class-3 bias shift"), best, 3.5),
+        _row(_("after the shift: test errors"), int(atb["errors"]), 109),
+        _row(_("... of which on the threes"), int(atb["class_errors"]), 14),
     ]
-    info = {"student": _hid(s.student), "T": s.T, "alpha": s.alpha, "epochs": s.epochs, "omit": "3"}
+    info = {N_("student"): _hid(s.student), "T": s.T, N_("alpha"): s.alpha, N_("epochs"): s.epochs}
+    info[N_("omit")] = "3"
     cut = _check(
-        "raising the 3 bias more than halves the errors on threes",
+        _("raising the 3 bias more than halves the errors on threes"),
         2 * atb["class_errors"] < at0["class_errors"],
     )
     elapsed = time.perf_counter() - start
@@ -521,7 +565,7 @@ def only_sevens_eights(
     others = tuple(d for d in range(10) if d not in (7, 8))
     cfg = s.config(s.only78_epochs, s.train_size, omit=others)
     tl = _tl(teacher, data, teacher_logits)
-    model, _ = _fit(data, s.student, (s.T,), (s.alpha,), cfg, tl, s, should_stop, on_progress)
+    model, _last = _fit(data, s.student, (s.T,), (s.alpha,), cfg, tl, s, should_stop, on_progress)
     logits = predict_logits(model, data.test_x)[0]
     sweep = bias_sweep(logits, data.test_y, (7, 8), np.arange(0.0, -20.01, -0.25))
     best = best_shift(sweep)
@@ -529,13 +573,13 @@ def only_sevens_eights(
     pct = lambda e: round(100 * float(e) / n, 2)
     before, after = sweep.iloc[0]["errors"], sweep[sweep["shift"] == best].iloc[0]["errors"]
     rows = [
-        _row("only 7s and 8s: test error %", pct(before), 47.3),
-        _row("best shift of the 7 and 8 biases", best, -7.6),
-        _row("after the shift: test error %", pct(after), 13.2),
+        _row(_("only 7s and 8s: test error %"), pct(before), 47.3),
+        _row(_("best shift of the 7 and 8 biases"), best, -7.6),
+        _row(_("after the shift: test error %"), pct(after), 13.2),
     ]
-    info = {"student": _hid(s.student), "T": s.T, "alpha": s.alpha, "epochs": s.only78_epochs}
-    info["transfer"] = "7, 8"
-    cut = _check("lowering the 7 and 8 biases more than halves the error rate", 2 * after < before)
+    info = {N_("student"): _hid(s.student), "T": s.T, N_("alpha"): s.alpha, N_("epochs"): s.only78_epochs}
+    info[N_("transfer")] = "7, 8"
+    cut = _check(_("lowering the 7 and 8 biases more than halves the error rate"), 2 * after < before)
     elapsed = time.perf_counter() - start
     return Result("only78", "Only 7s and 8s", rows, info, s.seed, elapsed, sweep, checks=[cut])
 
@@ -551,17 +595,18 @@ def few_labels(
     start, s = time.perf_counter(), settings
     tl = _tl(teacher, data, teacher_logits)
     rows, curve = [], []
+    alone, taught = _("labels only"), _("with the teacher")  # the chart's legend
     for n in s.few_sizes:
         cfg = replace(s.config(s.few_epochs, n), batch_size=None)  # ~16+ steps an epoch on few images
-        _, last = _fit(data, s.student, (s.T, s.T), (0.0, s.alpha), cfg, tl, s, should_stop, on_progress)
-        rows += [_row(f"{n} images, labels only: test errors", last.test_errors[0])]
-        rows += [_row(f"{n} images, with the teacher: test errors", last.test_errors[1])]
-        curve += [(n, "labels only", last.test_errors[0]), (n, "with the teacher", last.test_errors[1])]
-    info = {"student": _hid(s.student), "T": s.T, "alpha": s.alpha, "epochs": s.few_epochs}
-    info["sizes"] = list(s.few_sizes)
+        _model, last = _fit(data, s.student, (s.T, s.T), (0.0, s.alpha), cfg, tl, s, should_stop, on_progress)
+        rows += [_row(_("{n} images, labels only: test errors").format(n=n), last.test_errors[0])]
+        rows += [_row(_("{n} images, with the teacher: test errors").format(n=n), last.test_errors[1])]
+        curve += [(n, alone, last.test_errors[0]), (n, taught, last.test_errors[1])]
+    info = {N_("student"): _hid(s.student), "T": s.T, N_("alpha"): s.alpha, N_("epochs"): s.few_epochs}
+    info[N_("sizes")] = list(s.few_sizes)
     curve = pd.DataFrame(curve, columns=["images", "student", "errors"])
     wide = curve.pivot(index="images", columns="student", values="errors")
-    helps = _check("the teacher helps at every size", (wide["with the teacher"] < wide["labels only"]).all())
+    helps = _check(_("the teacher helps at every size"), (wide[taught] < wide[alone]).all())
     elapsed = time.perf_counter() - start
     return Result("few_labels", "Few labels", rows, info, s.seed, elapsed, curve, checks=[helps])
 
@@ -581,30 +626,34 @@ def temperature_sweep(
     Ts, curve, rows, found = tuple(s.sweep_Ts), [], [], {}
     for hidden, epochs in ((s.big, s.sweep_epochs), (s.small, s.small_epochs)):
         cfg = s.config(epochs, s.sweep_size)
-        _, last = _fit(data, hidden, Ts, (s.alpha,) * len(Ts), cfg, tl, s, should_stop, on_progress)
+        _model, last = _fit(data, hidden, Ts, (s.alpha,) * len(Ts), cfg, tl, s, should_stop, on_progress)
         errs = dict(zip(Ts, last.test_errors))
         found[hidden] = errs
         curve += [(_hid(hidden), t, e) for t, e in errs.items()]
         best = min(errs, key=errs.get)
-        name = f"student {_hid(hidden)}"
+        h = _hid(hidden)
         if hidden == s.small:
-            rows.append(_row(f"{name}: best T", best, "2.5-4"))
+            rows.append(_row(_("student {hidden}: best T").format(hidden=h), best, "2.5-4"))
             rows.append(
-                _row(f"{name}: errors at the best T / at T = 1", f"{errs[best]} / {errs.get(1.0, '-')}")
+                _row(
+                    _("student {hidden}: errors at the best T / at T = 1").format(hidden=h),
+                    f"{errs[best]} / {errs.get(1.0, '-')}",
+                )
             )
         hi = [e for t, e in errs.items() if t > 8]
         if hidden == s.big and hi:
-            rows.append(_row(f"{name}: errors over T > 8 (min-max)", f"{min(hi)}-{max(hi)}", "all alike"))
-            rows.append(_row(f"{name}: best T", best))
-    info = {"students": f"{_hid(s.big)}, {_hid(s.small)}", "Ts": list(Ts), "alpha": s.alpha}
-    info |= {"small epochs": s.small_epochs}
-    info |= {"epochs": s.sweep_epochs, "train_size": s.sweep_size or len(data.train_y)}
+            what = _("student {hidden}: errors over T > 8 (min-max)").format(hidden=h)
+            rows.append(_row(what, f"{min(hi)}-{max(hi)}", _("all alike")))
+            rows.append(_row(_("student {hidden}: best T").format(hidden=h), best))
+    info = {N_("students"): f"{_hid(s.big)}, {_hid(s.small)}", "Ts": list(Ts), N_("alpha"): s.alpha}
+    info |= {N_("small epochs"): s.small_epochs}
+    info |= {N_("epochs"): s.sweep_epochs, N_("train_size"): s.sweep_size or len(data.train_y)}
     curve = pd.DataFrame(curve, columns=["student", "T", "errors"])
     small, big = found[s.small], found[s.big]
     best = min(small, key=small.get)
     checks = [
         _check(
-            "the small student's best T is between 2 and 8, better than T = 1",
+            _("the small student's best T is between 2 and 8, better than T = 1"),
             2 <= best <= 8 and small[best] < small.get(1.0, float("inf")),
         )
     ]
@@ -612,7 +661,9 @@ def temperature_sweep(
     if hi:
         checks.append(
             _check(
-                "the big student's errors over T > 8 stay within 20% of their mean",
+                _("the big student's errors over T > 8 stay within {share} of their mean").format(
+                    share="20%"
+                ),
                 max(hi) - min(hi) <= 0.2 * np.mean(hi),
             )
         )
@@ -629,19 +680,24 @@ def matching_logits(
     v = teacher.logits(data.test_x)
     untrained = StackedMLP(s.student, 1, seed=s.seed).to(data.device)
     cfg = s.config(1, min(s.matching_size, len(data.train_y)))
-    trained, _ = _fit(data, s.student, (1.0,), (0.0,), cfg, None, s, should_stop, on_progress)
+    trained, _last = _fit(data, s.student, (1.0,), (0.0,), cfg, None, s, should_stop, on_progress)
     curve, rows = [], []
-    for label, model in (("untrained", untrained), ("1 epoch on labels", trained)):
+    once = _("1 epoch on labels")  # the chart's legend
+    students = (
+        (_("untrained"), untrained, _("untrained student: cosine at T = {T:g}")),
+        (once, trained, _("1 epoch on labels student: cosine at T = {T:g}")),
+    )
+    for label, model, what in students:
         df = matching_logits_cosine(predict_logits(model, data.test_x)[0], v, s.matching_Ts)
         curve.append(df.assign(student=label))
         for t in (s.matching_Ts[0], s.matching_Ts[-1]):
             c = float(df.loc[df["T"] == t, "cosine"].iloc[0])
-            rows.append(_row(f"{label} student: cosine at T = {t:g}", round(c, 4), 1.0 if t > 50 else None))
-    info = {"student": _hid(s.student), "Ts": list(s.matching_Ts), "images": len(data.test_y)}
+            rows.append(_row(what.format(T=t), round(c, 4), 1.0 if t > 50 else None))
+    info = {N_("student"): _hid(s.student), "Ts": list(s.matching_Ts), N_("images"): len(data.test_y)}
     curve = pd.concat(curve, ignore_index=True)
-    trained_cos = curve[curve["student"] == "1 epoch on labels"]["cosine"]
+    trained_cos = curve[curve["student"] == once]["cosine"]
     climbs = _check(
-        "the cosine climbs towards 1 as T grows (> 0.99 at the highest T)",
+        _("the cosine climbs towards 1 as T grows (> 0.99 at the highest T)"),
         trained_cos.iloc[0] < trained_cos.iloc[-1] and trained_cos.iloc[-1] > 0.99,
     )
     elapsed = time.perf_counter() - start
@@ -678,41 +734,52 @@ def ensemble_teacher(
     targets = ensemble.soft_target_logits(z, s.T)  # the ensemble's, at the students' T
     cfg = s.main_config()
     T, a = s.T, s.alpha
-    _, pair = _fit(data, s.student, (T, T), (0.0, a), cfg, targets, s, should_stop, on_progress)
-    _, single = _fit(data, s.student, (T,), (a,), cfg, z[0], s, should_stop, on_progress)
+    _pair_model, pair = _fit(data, s.student, (T, T), (0.0, a), cfg, targets, s, should_stop, on_progress)
+    _single_model, single = _fit(data, s.student, (T,), (a,), cfg, z[0], s, should_stop, on_progress)
     labels_only, from_ensemble, from_one = *pair.test_errors, single.test_errors[0]
     mh, sh = _hid(spec.hidden), _hid(s.student)
-    rows = [
-        _row(f"member {i + 1} ({mh}, seed {spec.seed + i}): test errors", e) for i, e in enumerate(members)
-    ]
+    member_row = _("member {i} ({hidden}, seed {seed}): test errors")
+    rows = [_row(member_row.format(i=i + 1, hidden=mh, seed=spec.seed + i), e) for i, e in enumerate(members)]
     rows += [
-        _row(f"mean of the {k} members", mean),
-        _row(f"ensemble of {k}, average of probabilities: test errors", ens),
-        _row(f"ensemble of {k}, average of logits (for comparison): test errors", geo),
-        _row(f"student {sh}, labels only: test errors", labels_only),
-        _row(f"student {sh} distilled from member 1, T = {T:g}: test errors", from_one),
-        _row(f"student {sh} distilled from the ensemble, T = {T:g}: test errors", from_ensemble),
+        _row(_("mean of the {k} members").format(k=k), mean),
+        _row(_("ensemble of {k}, average of probabilities: test errors").format(k=k), ens),
+        _row(_("ensemble of {k}, average of logits (for comparison): test errors").format(k=k), geo),
+        _row(_("student {hidden}, labels only: test errors").format(hidden=sh), labels_only),
+        _row(
+            _("student {hidden} distilled from member 1, T = {T:g}: test errors").format(hidden=sh, T=T),
+            from_one,
+        ),
+        _row(
+            _("student {hidden} distilled from the ensemble, T = {T:g}: test errors").format(hidden=sh, T=T),
+            from_ensemble,
+        ),
     ]
+    # "kind" is a key (the chart's colours); its words are marked for the chart's legend
+    member, ensemble_kind, student = N_("member"), N_("ensemble"), N_("student")
     curve = pd.DataFrame(
-        [(f"member {i + 1}", "member", e) for i, e in enumerate(members)]
-        + [(f"ensemble of {k}", "ensemble", ens)]
+        [(_("member {i}").format(i=i + 1), member, e) for i, e in enumerate(members)]
+        + [(_("ensemble of {k}").format(k=k), ensemble_kind, ens)]
         + [
-            ("student, labels only", "student", labels_only),
-            ("student from member 1", "student", from_one),
-            ("student from the ensemble", "student", from_ensemble),
+            (_("student, labels only"), student, labels_only),
+            (_("student from member 1"), student, from_one),
+            (_("student from the ensemble"), student, from_ensemble),
         ],
         columns=["model", "kind", "errors"],
     )
-    info = {"members": k, "member": mh, "member epochs": spec.epochs, "averaging": "probabilities"}
-    info |= {"student": sh, "T": T, "alpha": a, "epochs": s.epochs, "seconds for the members": member_seconds}
+    info = {N_("members"): k, N_("member"): mh, N_("member epochs"): spec.epochs}
+    info[N_("averaging")] = N_("probabilities")  # a JSON value: the page shows _(value)
+    info |= {N_("student"): sh, "T": T, N_("alpha"): a, N_("epochs"): s.epochs}
+    info[N_("seconds for the members")] = member_seconds
     notes = [
-        "The paper shows this on speech (an ensemble of 10 acoustic models: 61.1% frame accuracy, one "
-        "model 58.9%, one model distilled from the ensemble 60.8%); it gives no MNIST number."
+        _(  # the percentages as values: see NOTE_VALUES
+            "The paper shows this on speech (an ensemble of 10 acoustic models: {ensemble} frame accuracy, "
+            "one model {one}, one model distilled from the ensemble {distilled}); it gives no MNIST number."
+        ).format(ensemble="61.1%", one="58.9%", distilled="60.8%")
     ]
     checks = [
-        _check("the ensemble makes fewer errors than its mean member", ens < mean),
+        _check(_("the ensemble makes fewer errors than its mean member"), ens < mean),
         _check(
-            "the student distilled from the ensemble beats the one distilled from one member",
+            _("the student distilled from the ensemble beats the one distilled from one member"),
             from_ensemble < from_one,
         ),
     ]
@@ -721,13 +788,13 @@ def ensemble_teacher(
 
 
 EXPERIMENTS: dict[str, tuple[str, Callable[..., Result]]] = {
-    "main": ("1. Main table: teacher, student, distilled student", main_table),
-    "omit3": ("2. No 3s in the transfer set, then a bias shift", omit_threes),
-    "only78": ("3. Transfer set of only 7s and 8s", only_sevens_eights),
-    "few_labels": ("4. Few labels, with and without the teacher", few_labels),
-    "temperature": ("5. Temperature sweep, big and small students", temperature_sweep),
-    "matching": ("6. High T = matching logits", matching_logits),
-    "ensemble": ("7. An ensemble teacher distilled into one student", ensemble_teacher),
+    "main": (N_("1. Main table: teacher, student, distilled student"), main_table),
+    "omit3": (N_("2. No 3s in the transfer set, then a bias shift"), omit_threes),
+    "only78": (N_("3. Transfer set of only 7s and 8s"), only_sevens_eights),
+    "few_labels": (N_("4. Few labels, with and without the teacher"), few_labels),
+    "temperature": (N_("5. Temperature sweep, big and small students"), temperature_sweep),
+    "matching": (N_("6. High T = matching logits"), matching_logits),
+    "ensemble": (N_("7. An ensemble teacher distilled into one student"), ensemble_teacher),
 }
 # What runs unless asked otherwise: the paper's six MNIST experiments. The ensemble (beyond them,
 # and longer than the six together on a CPU) runs when chosen: a box on the page, --only ensemble.
@@ -751,7 +818,9 @@ def run_all(
     unknown = set(only or ()) - set(EXPERIMENTS)
     if unknown:
         raise ValueError(
-            f"unknown experiments: {', '.join(sorted(unknown))}; known: {', '.join(EXPERIMENTS)}"
+            _("unknown experiments: {unknown}; known: {known}").format(
+                unknown=", ".join(sorted(unknown)), known=", ".join(EXPERIMENTS)
+            )
         )
     report = on_progress or ignore
     (on_start or ignore)("teacher")
@@ -772,7 +841,7 @@ def run_all(
             result = EXPERIMENTS[name][1](data, teacher, settings, should_stop, report, teacher_logits=tl)
         except Stopped:
             return
-        result.notes += [line for about, line in settings.notes if about == name]
+        result.notes += [_(line).format(**NOTE_VALUES) for about, line in settings.notes if about == name]
         if teacher.note and name == names[0]:  # e.g. why the shipped teacher was not used
             result.notes.insert(0, teacher.note)
         yield result

@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from safetensors.torch import save as safetensors_bytes
 
+from kdviz.i18n import N_
 from kdviz.models import StackedMLP, check_hidden
 
 
@@ -33,14 +34,15 @@ class Footprint:
     ms_batch256: float  # per image
 
     def row(self) -> dict:
+        """For a table: stable English keys (a page shows them with `_()`)."""
         return {
-            "model": self.name,
-            "hidden layers": "-".join(map(str, self.hidden)),
-            "parameters": self.parameters,
-            "fp32 on disk (MB)": round(self.fp32_bytes / 1e6, 2),
-            "fp16 on disk (MB)": round(self.fp16_bytes / 1e6, 2),
-            "ms per image, batch 1": round(self.ms_batch1, 4),
-            "ms per image, batch 256": round(self.ms_batch256, 5),
+            N_("model"): self.name,
+            N_("hidden layers"): "-".join(map(str, self.hidden)),
+            N_("parameters"): self.parameters,
+            N_("fp32 on disk (MB)"): round(self.fp32_bytes / 1e6, 2),
+            N_("fp16 on disk (MB)"): round(self.fp16_bytes / 1e6, 2),
+            N_("ms per image, batch 1"): round(self.ms_batch1, 4),
+            N_("ms per image, batch 256"): round(self.ms_batch256, 5),
         }
 
 

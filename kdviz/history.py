@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from kdviz.i18n import N_, _
+
 APPLICATION_ID = 0x6B647672  # "kdvr" in the file header: our database, not someone else's
 SCHEMA = 2  # 1: one row per run of two students (before races of up to six)
 COLUMNS = (
@@ -87,8 +89,9 @@ class Record:
     @property
     def label(self) -> str:
         if self.alpha == 0:
-            return "labels only"
-        return f"T = {self.T:g}{'→1' if self.anneal else ''}, α = {self.alpha:g}"
+            return _("labels only")
+        T = f"{self.T:g}{'→1' if self.anneal else ''}"
+        return _("T = {T}, α = {alpha}").format(T=T, alpha=f"{self.alpha:g}")
 
 
 class RunHistory:
@@ -108,17 +111,21 @@ class RunHistory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise HistoryError(
-                f"cannot create the folder for the run history {self.path.parent}: {e}"
+                _("cannot create the folder for the run history {folder}: {error}").format(
+                    folder=self.path.parent, error=e
+                )
             ) from None
         try:
             with contextlib.closing(self._connect()) as conn:
                 app = conn.execute("PRAGMA application_id").fetchone()[0]
                 tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
                 if app != APPLICATION_ID and tables:  # empty: new, or another process is creating it
-                    raise sqlite3.DatabaseError(f"application id {app:#x}, not kdviz's")
+                    raise sqlite3.DatabaseError(_("application id {id}, not kdviz's").format(id=f"{app:#x}"))
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if tables and version != SCHEMA:
-                    raise sqlite3.DatabaseError(f"it is format {version}, from another kdviz version")
+                    raise sqlite3.DatabaseError(
+                        _("it is format {version}, from another kdviz version").format(version=version)
+                    )
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -129,21 +136,25 @@ class RunHistory:
                 )
                 conn.execute("COMMIT")
         except sqlite3.OperationalError as e:  # locked, unwritable, no room: the file is not the problem
-            raise HistoryError(f"cannot use the run history {self.path}: {e}") from None
+            raise HistoryError(
+                _("cannot use the run history {path}: {error}").format(path=self.path, error=e)
+            ) from None
         except sqlite3.DatabaseError as e:
             aside = self.path.with_name(f"{self.path.name}.rejected-{time.strftime('%Y%m%d-%H%M%S')}")
             with contextlib.suppress(OSError):
                 self.path.replace(aside)
             raise HistoryError(
-                f"{self.path.name} is not a kdviz run history ({e}); it was moved aside to {aside.name} "
-                "and a new history starts"
+                _(
+                    "{file} is not a kdviz run history ({error}); it was moved aside to {aside} "
+                    "and a new history starts"
+                ).format(file=self.path.name, error=e, aside=aside.name)
             ) from None
 
     def add(self, records: list[Record]) -> list[int]:
         """Store a run's rows in one transaction (all or none); their ids."""
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         cols = ", ".join(f'"{c}"' for c in ("created", *COLUMNS))
-        marks = ", ".join("?" for _ in range(len(COLUMNS) + 1))
+        marks = ", ".join("?" * (len(COLUMNS) + 1))
         ids = []
         with contextlib.closing(self._connect()) as conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -172,23 +183,25 @@ class RunHistory:
 
 
 def class_table(records: list[Record]) -> pd.DataFrame:
-    """The class's students as a table, fewest test errors first (who got the best one?)."""
+    """The class's students as a table, fewest test errors first (who got the best one?).
+
+    Its column names are stable English keys (the CSV's); a page shows them with `_()`."""
     rows = [
         {
-            "run": r.run,
-            "name": r.name or "-",
-            "student": r.student,
-            "loss": r.label,
-            "images": r.images,
-            "omit": r.omit,
-            "epochs": f"{r.epochs_done}/{r.epochs}",
-            "test errors": r.errors,
-            "labels-only errors": r.labels_only,
-            "gain": r.gain,
-            "teacher errors": r.teacher_errors,
-            "seconds": r.seconds,
-            "device": r.device,
-            "when (UTC)": r.created.replace("T", " ").rstrip("Z"),
+            N_("run"): r.run,
+            N_("name"): r.name or "-",
+            N_("student"): r.student,
+            N_("loss"): r.label,
+            N_("images"): r.images,
+            N_("omit"): r.omit,
+            N_("epochs"): f"{r.epochs_done}/{r.epochs}",
+            N_("test errors"): r.errors,
+            N_("labels-only errors"): r.labels_only,
+            N_("gain"): r.gain,
+            N_("teacher errors"): r.teacher_errors,
+            N_("seconds"): r.seconds,
+            N_("device"): r.device,
+            N_("when (UTC)"): r.created.replace("T", " ").rstrip("Z"),
         }
         for r in records
     ]

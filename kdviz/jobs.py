@@ -7,6 +7,7 @@ a flag, and two sessions asking for the same teacher share one training.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from kdviz.i18n import _
 from kdviz.train import Progress
 
 FINISHED = ("done", "stopped", "failed")
@@ -36,6 +38,8 @@ class Job:
         self._stop = threading.Event()
         self._abandon_after = abandon_after
         self._last_seen = time.monotonic()
+        # The submitter's context (its language: kdviz.i18n), so the run's messages read like its page.
+        self._context = contextvars.copy_context()
 
     def report(self, ev: Progress) -> None:
         if ev.kind == "epoch":
@@ -129,7 +133,7 @@ class JobQueue:
             lower_thread_priority(self.nice)
         result, error = None, ""
         try:
-            result = job.fn(job)
+            result = job._context.run(job.fn, job)
         # Anything a run raises ends it as failed (SystemExit or a KeyboardInterrupt delivered
         # to this thread included): a job must never stay "running" with no thread behind it.
         except BaseException as e:  # noqa: BLE001
@@ -154,7 +158,7 @@ def describe_error(e: BaseException) -> str:
     """One line a teacher can act on."""
     text = str(e)
     if "out of memory" in text.lower():
-        return "Out of memory: choose a smaller student or batch, or the CPU device."
+        return _("Out of memory: choose a smaller student or batch, or the CPU device.")
     if isinstance(e, ValueError):
         return text
     return f"{type(e).__name__}: {text}"

@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from kdviz.i18n import _
 from kdviz.temperature import check_temperature
 
 
@@ -26,9 +27,11 @@ def check_alpha(alpha) -> float:
     try:
         a = float(alpha)
     except (TypeError, ValueError):
-        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
+        raise ValueError(
+            _("alpha must be a number in [0, 1], got {value}").format(value=repr(alpha))
+        ) from None
     if math.isnan(a) or not 0.0 <= a <= 1.0:
-        raise ValueError(f"alpha must be a number in [0, 1], got {alpha!r}")
+        raise ValueError(_("alpha must be a number in [0, 1], got {value}").format(value=repr(alpha)))
     return a
 
 

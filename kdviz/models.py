@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from kdviz.i18n import _
+
 MAX_UNITS = 8192  # per hidden layer; more does not fit a classroom machine
 PIXEL_MEAN, PIXEL_STD = 0.1307, 0.3081  # MNIST's; inputs arrive in [0, 1]
 
@@ -24,9 +26,15 @@ def check_hidden(hidden: Sequence[int]) -> tuple[int, ...]:
     try:
         sizes = tuple(int(h) for h in hidden)
     except (TypeError, ValueError):
-        raise ValueError(f"hidden sizes must be whole numbers, got {hidden!r}") from None
+        raise ValueError(
+            _("hidden sizes must be whole numbers, got {value}").format(value=repr(hidden))
+        ) from None
     if len(sizes) > 8 or any(not 1 <= h <= MAX_UNITS for h in sizes):
-        raise ValueError(f"hidden sizes must be 1-{MAX_UNITS} units, at most 8 layers; got {sizes}")
+        raise ValueError(
+            _("hidden sizes must be 1-{most} units, at most 8 layers; got {value}").format(
+                most=MAX_UNITS, value=sizes
+            )
+        )
     return sizes
 
 
@@ -37,7 +45,11 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     text = str(text).strip()
     parts = re.split(r"\s*[,x-]\s*", text) if text else []
     if any(not p.isdigit() for p in parts):
-        raise ValueError(f"hidden sizes are whole numbers separated by commas, like 800,800; got {text!r}")
+        raise ValueError(
+            _("hidden sizes are whole numbers separated by commas, like 800,800; got {value}").format(
+                value=repr(text)
+            )
+        )
     return check_hidden(parts)
 
 

@@ -8,10 +8,13 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from kdviz.i18n import N_, _
 from kdviz.temperature import softmax_t
 
 BLUE, HIGHLIGHT, GREY = "#1f77b4", "#d62728", "#7f7f7f"
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+# An ensemble experiment's kinds of model (its curve's "kind" column): data keys, shown translated
+KINDS = {"member": N_("member"), "ensemble": N_("ensemble"), "student": N_("student")}
 
 
 def _figure(
@@ -19,7 +22,7 @@ def _figure(
 ) -> go.Figure:
     """Build a figure in one go: plotly's incremental update_* calls cost more than the page's maths,
     and the Temperature page rebuilds three figures on every T move."""
-    layout = dict(title=title, margin=dict(l=10, r=10, t=50, b=10), height=360, xaxis=xaxis or {}, **kw)
+    layout = dict(title=title, margin=dict(l=10, r=10, t=50, b=10), height=360, xaxis=xaxis or {}) | kw
     return go.Figure(data=traces, layout=layout | dict(yaxis=yaxis or {}))
 
 
@@ -40,8 +43,8 @@ def probability_axis(log_y: bool) -> dict:
     """A probability axis; on a log scale its labels are powers of ten (10⁻⁴), not SI prefixes
     ("100µ") that a class reads as micro-something."""
     if not log_y:
-        return dict(title="probability", type="linear")
-    return dict(title="probability (log scale)", type="log", exponentformat="power", showexponent="all")
+        return dict(title=_("probability"), type="linear")
+    return dict(title=_("probability (log scale)"), type="log", exponentformat="power", showexponent="all")
 
 
 def class_axis(title: str | None = None) -> dict:
@@ -73,7 +76,9 @@ def compare_bars(classes, logits, T: float, log_y: bool = False) -> go.Figure:
     ]
     return _figure(
         bars,
-        f"Softened distribution at T = {T:g} vs the original" if T != 1 else "The distribution at T = 1",
+        _("Softened distribution at T = {T:g} vs the original").format(T=T)
+        if T != 1
+        else _("The distribution at T = 1"),
         xaxis=class_axis(),
         yaxis=probability_axis(log_y),
         barmode="group",
@@ -101,7 +106,7 @@ def curves(table: pd.DataFrame, current_T: float | None = None, log_y: bool = Fa
         )
     return _figure(
         lines,
-        "One curve per temperature: higher T, flatter curve",
+        _("One curve per temperature: higher T, flatter curve"),
         xaxis=class_axis(),
         yaxis=probability_axis(log_y),
     )
@@ -109,13 +114,13 @@ def curves(table: pd.DataFrame, current_T: float | None = None, log_y: bool = Fa
 
 def entropy_plot(curve: pd.DataFrame, current_T: float, current_value: float, n_classes: int) -> go.Figure:
     """Entropy in bits against T on a log axis, with the current T marked."""
-    hover = "T = %{x:.3g}: %{y:.4f} bits<extra></extra>"
+    hover = _("T = %{x:.3g}: %{y:.4f} bits<extra></extra>")  # plotly's placeholders, not Python's
     traces = [
         go.Scatter(
             x=curve["T"].tolist(),
             y=curve["entropy_bits"].tolist(),
             mode="lines",
-            name="entropy",
+            name=_("entropy"),
             line=dict(color=BLUE),
             hovertemplate=hover,
         ),
@@ -130,10 +135,10 @@ def entropy_plot(curve: pd.DataFrame, current_T: float, current_value: float, n_
     ]
     return _figure(
         traces,
-        "Entropy of the softened distribution",
-        xaxis=dict(type="log", title="temperature T (log scale)"),
-        yaxis=dict(title="entropy (bits)", rangemode="tozero"),
-        **_hlines({"uniform": math.log2(n_classes)}),
+        _("Entropy of the softened distribution"),
+        xaxis=dict(type="log", title=_("temperature T (log scale)")),
+        yaxis=dict(title=_("entropy (bits)"), rangemode="tozero"),
+        **_hlines({_("uniform"): math.log2(n_classes)}),
     )
 
 
@@ -167,11 +172,11 @@ def training_curves(
         )
         for i, (name, (xs, ys)) in enumerate((earlier or {}).items())
     ]
-    epochs = sorted({*epochs, *(x for xs, _ in (earlier or {}).values() for x in xs)})
+    epochs = sorted({*epochs, *(x for xs, _ys in (earlier or {}).values() for x in xs)})
     return _figure(
         lines,
         title,
-        xaxis=dict(title="epoch", dtick=1 if len(epochs) <= 10 else None),  # whole epochs, uncrowded
+        xaxis=dict(title=_("epoch"), dtick=1 if len(epochs) <= 10 else None),  # whole epochs, uncrowded
         yaxis=dict(title=y),
         **_hlines(reference or {}),
     )
@@ -181,13 +186,13 @@ def bias_sweep(curve: pd.DataFrame, n_test: int) -> go.Figure:
     """Test errors, overall and on the shifted classes, against the bias added to their logits."""
     lines = [
         go.Scatter(x=curve["shift"].tolist(), y=curve[col].tolist(), mode="lines+markers", name=name)
-        for col, name in (("errors", "all test errors"), ("class_errors", "errors on those classes"))
+        for col, name in (("errors", _("all test errors")), ("class_errors", _("errors on those classes")))
     ]
     return _figure(
         lines,
-        "Test errors vs bias shift",
-        xaxis=dict(title="bias shift added to the class logit(s)"),
-        yaxis=dict(title=f"test errors (of {n_test:,})"),
+        _("Test errors vs bias shift"),
+        xaxis=dict(title=_("bias shift added to the class logit(s)")),
+        yaxis=dict(title=_("test errors (of {n:,})").format(n=n_test)),
     )
 
 
@@ -221,7 +226,7 @@ def experiment_figure(name: str, curve: pd.DataFrame | None, test_total: int) ->
         return bias_sweep(curve, test_total)
     if name == "temperature":
         return grouped_lines(
-            curve, "T", "errors", "student", "Test errors vs T", "T (log scale)", "test errors", True
+            curve, "T", "errors", "student", _("Test errors vs T"), _("T (log scale)"), _("test errors"), True
         )
     if name == "ensemble":
         return ensemble_bars(curve, test_total)
@@ -231,13 +236,13 @@ def experiment_figure(name: str, curve: pd.DataFrame | None, test_total: int) ->
             "T",
             "cosine",
             "student",
-            "Soft-loss gradient vs logit matching",
-            "T (log scale)",
-            "cosine",
+            _("Soft-loss gradient vs logit matching"),
+            _("T (log scale)"),
+            _("cosine"),
             True,
         )
     return grouped_lines(
-        curve, "images", "errors", "student", "Few labels", "labelled images", "test errors", True
+        curve, "images", "errors", "student", _("Few labels"), _("labelled images"), _("test errors"), True
     )
 
 
@@ -249,20 +254,20 @@ def ensemble_bars(curve: pd.DataFrame, n_test: int) -> go.Figure:
         go.Bar(
             x=part["model"].tolist(),
             y=part["errors"].tolist(),
-            name=kind,
+            name=_(KINDS[kind]) if kind in KINDS else kind,
             marker_color=colors.get(kind, COLORS[4]),
-            hovertemplate="%{x}: %{y} errors<extra></extra>",
+            hovertemplate=_("%{x}: %{y} errors<extra></extra>"),
         )
         for kind, part in curve.groupby("kind", sort=False)
     ]
     members = curve.loc[curve["kind"] == "member", "errors"]
     return _figure(
         bars,
-        "Members, their ensemble, and the students",
+        _("Members, their ensemble, and the students"),
         xaxis=dict(type="category"),
-        yaxis=dict(title=f"test errors (of {n_test:,})"),
+        yaxis=dict(title=_("test errors (of {n:,})").format(n=n_test)),
         barmode="relative",  # one bar per model: no empty slots for the other kinds
-        **(_hlines({"mean member": float(members.mean())}) if len(members) else {}),
+        **(_hlines({_("mean member"): float(members.mean())}) if len(members) else {}),
     )
 
 
@@ -275,12 +280,38 @@ def size_tradeoff(points: pd.DataFrame) -> go.Figure:
         text=points["model"].tolist(),
         textposition="top center",
         marker=dict(size=11, color=BLUE),
-        hovertemplate="%{text}: %{y} errors, %{x:.2f} MB<extra></extra>",
+        hovertemplate=_("%{text}: %{y} errors, %{x:.2f} MB<extra></extra>"),
     )
     return _figure(
         [trace],
-        "Test errors against size: what the small model buys",
-        xaxis=dict(type="log", title="size on disk, fp32 (MB, log scale)", exponentformat="power"),
-        yaxis=dict(title="test errors"),
+        _("Test errors against size: what the small model buys"),
+        xaxis=dict(type="log", title=_("size on disk, fp32 (MB, log scale)"), exponentformat="power"),
+        yaxis=dict(title=_("test errors")),
         showlegend=False,
+    )
+
+
+def tally_chart(
+    labels: Sequence[str], counts: Sequence[int], correct=None, choices: bool = True
+) -> go.Figure:
+    """The class's answers as bars (A, B, C... or each number guessed); once revealed, the right
+    choice is drawn in the highlight colour, the others grey."""
+    colors = [BLUE] * len(labels)
+    if correct is not None and choices:
+        colors = [HIGHLIGHT if i == correct else GREY for i in range(len(labels))]
+    bars = go.Bar(
+        x=list(labels),
+        y=list(counts),
+        marker_color=colors,
+        text=[str(c) for c in counts],
+        textposition="outside",
+        hovertemplate=_("%{x}: %{y} answers") + "<extra></extra>",
+    )
+    top = max([*counts, 1])
+    return _figure(
+        [bars],
+        _("The class's answers"),
+        xaxis=class_axis(_("answer") if choices else _("guess")),
+        yaxis=dict(title=_("answers"), range=[0, top * 1.25], dtick=max(1, math.ceil(top / 5))),
+        height=300,
     )

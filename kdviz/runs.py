@@ -17,12 +17,14 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from kdviz import archive, shipped
 from kdviz import settings as app_settings
-from kdviz import shipped
 from kdviz.data import MNIST
+from kdviz.device import describe
 from kdviz.distill import DistillConfig, labels, race
 from kdviz.experiments import DEFAULT, EXPERIMENTS, PRESETS, Result, ignore, never_stop, run_all
 from kdviz.history import Record
+from kdviz.i18n import N_, _
 from kdviz.settings import Limits
 from kdviz.teacher import PRESETS as TEACHER_PRESETS
 from kdviz.teacher import Teacher, TeacherSpec, ensure_teacher
@@ -50,7 +52,11 @@ def teacher(
     """The cached teacher of a preset (kdviz.teacher.PRESETS, with `changes` such as seed or
     epochs), trained and cached first if needed; None if stopped (a later call resumes)."""
     if preset not in TEACHER_PRESETS:
-        raise ValueError(f"teacher preset must be one of {', '.join(TEACHER_PRESETS)}, got {preset!r}")
+        raise ValueError(
+            _("teacher preset must be one of {choices}, got {value}").format(
+                choices=", ".join(TEACHER_PRESETS), value=repr(preset)
+            )
+        )
     _limits(limits).check_preset("teacher", preset)
     spec: TeacherSpec = replace(TEACHER_PRESETS[preset], **changes)
     return ensure_teacher(
@@ -95,7 +101,8 @@ class LabResult:
 
     @property
     def status(self) -> str:
-        return "done" if self.last.epoch >= self.cfg.epochs else "stopped"
+        """A stable English word (kept in the history); shown with `_()`."""
+        return N_("done") if self.last.epoch >= self.cfg.epochs else N_("stopped")
 
     def records(self, device: str, teacher: str, session: str = "", name: str = "") -> list[Record]:
         """This run as rows of the class's history (kdviz.history), one per student."""
@@ -131,34 +138,57 @@ class LabResult:
         best = min(range(len(errors)), key=errors.__getitem__)
         if len(errors) == 2 and self.cfg.baseline == 0 and self.cfg.students[1].alpha > 0:
             g = self.gains()[1]
-            how = f"beat labels alone by {g}" if g > 0 else "tied" if g == 0 else f"lost by {-g}"
-            return (
-                f"The distilled student made **{errors[1]}** test errors, the labels-only student "
-                f"**{errors[0]}**: distillation {how}."
-            )
-        text = f"Fewest test errors: **{names[best]}** with **{errors[best]}**"
+            if g > 0:
+                text = _(
+                    "The distilled student made **{distilled}** test errors, the labels-only student "
+                    "**{labels_only}**: distillation beat labels alone by {gain}."
+                )
+            elif g == 0:
+                text = _(
+                    "The distilled student made **{distilled}** test errors, the labels-only student "
+                    "**{labels_only}**: distillation tied."
+                )
+            else:
+                text = _(
+                    "The distilled student made **{distilled}** test errors, the labels-only student "
+                    "**{labels_only}**: distillation lost by {loss}."
+                )
+            return text.format(distilled=errors[1], labels_only=errors[0], gain=g, loss=-g)
         if self.labels_only is not None and self.cfg.students[best].alpha > 0:
-            text += f", {self.labels_only - errors[best]} fewer than labels only ({self.labels_only})"
-        return text + "."
+            text = _(
+                "Fewest test errors: **{name}** with **{errors}**, {fewer} fewer than labels only "
+                "({labels_only})."
+            )
+        else:
+            text = _("Fewest test errors: **{name}** with **{errors}**.")
+        return text.format(
+            name=names[best],
+            errors=errors[best],
+            fewer=None if self.labels_only is None else self.labels_only - errors[best],
+            labels_only=self.labels_only,
+        )
 
     def rows(self) -> list[dict]:
-        """One line per student for the Lab's table of this session's runs (and its CSV)."""
+        """One line per student for the Lab's table of this session's runs (and its CSV): stable
+        English keys, which a page shows with `_()`; the status stays an English word too."""
         cfg = self.cfg
         return [
             {
-                "student": f"{'-'.join(map(str, cfg.hidden))}, {name}",
+                N_("student"): _("{hidden}, {label}").format(
+                    hidden="-".join(map(str, cfg.hidden)), label=name
+                ),
                 "T": s.T if s.alpha > 0 else None,  # a labels-only student has no temperature
-                "anneal to 1": "yes" if s.anneal else "no",
-                "alpha": s.alpha,
-                "images": self.images,
-                "omit": ",".join(map(str, cfg.omit)) or "-",
-                "seed": cfg.seed,
-                "epochs": f"{self.last.epoch}/{cfg.epochs}",
-                "teacher errors": self.teacher_errors,
-                "test errors": self.errors[k],
-                "gain vs labels only": gain,
-                "seconds": round(self.last.elapsed, 1),
-                "status": self.status,
+                N_("anneal to 1"): _("yes") if s.anneal else _("no"),
+                N_("alpha"): s.alpha,
+                N_("images"): self.images,
+                N_("omit"): ",".join(map(str, cfg.omit)) or "-",
+                N_("seed"): cfg.seed,
+                N_("epochs"): f"{self.last.epoch}/{cfg.epochs}",
+                N_("teacher errors"): self.teacher_errors,
+                N_("test errors"): self.errors[k],
+                N_("gain vs labels only"): gain,
+                N_("seconds"): round(self.last.elapsed, 1),
+                N_("status"): self.status,
             }
             for k, (s, name, gain) in enumerate(zip(cfg.students, labels(cfg.students), self.gains()))
         ]
@@ -209,19 +239,27 @@ class ExperimentsRun:
 
     def __post_init__(self):
         if self.preset not in PRESETS:
-            raise ValueError(f"experiments preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+            raise ValueError(
+                _("experiments preset must be one of {choices}, got {value}").format(
+                    choices=", ".join(PRESETS), value=repr(self.preset)
+                )
+            )
         unknown = set(self.only) - set(EXPERIMENTS)
         if unknown or not self.only:
             raise ValueError(
-                f"unknown experiments: {', '.join(sorted(unknown)) or 'none chosen'}; "
-                f"known: {', '.join(EXPERIMENTS)}"
+                _("unknown experiments: {unknown}; known: {known}").format(
+                    unknown=", ".join(sorted(unknown)) or _("none chosen"), known=", ".join(EXPERIMENTS)
+                )
             )
         self.only = tuple(n for n in EXPERIMENTS if n in self.only)  # the paper's order
 
     @property
     def title(self) -> str:
-        """What runs now, in words."""
-        return "teacher" if self.current == "teacher" else EXPERIMENTS.get(self.current, (self.current,))[0]
+        """What runs now, in words (in the current language)."""
+        if self.current == "teacher":
+            return _("teacher")
+        title = EXPERIMENTS.get(self.current, (self.current,))[0]
+        return _(title) if title else title
 
 
 def experiments(
@@ -245,6 +283,8 @@ def experiments(
 
     for result in run_all(data, settings, cache_dir, on_progress, should_stop, run.only, start):
         run.results.append(result)
+        if result.name == "main" and cache_dir is not None:  # for a lesson to show at once (kdviz.archive)
+            archive.save_main(result, run.preset, cache_dir, describe(data.train_x.device))
         run.seconds = time.perf_counter() - began
         on_step(run)
     run.seconds = time.perf_counter() - began

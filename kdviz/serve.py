@@ -11,12 +11,16 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from kdviz.i18n import _
+
 APP = Path(__file__).resolve().parent.parent / "app.py"
 
 
 def app_command(*streamlit_args: str) -> list[str]:
     if not APP.exists():
-        raise ValueError(f"app.py not found next to the kdviz package ({APP}); run from a clone")
+        raise ValueError(
+            _("app.py not found next to the kdviz package ({path}); run from a clone").format(path=APP)
+        )
     return [sys.executable, "-m", "streamlit", "run", str(APP), *streamlit_args]
 
 
@@ -44,7 +48,9 @@ def running_app(env: dict | None = None, timeout: float = 60.0) -> Iterator[tupl
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the Streamlit app did not start on {url}") from None
+                    raise RuntimeError(
+                        _("the Streamlit app did not start on {url}").format(url=url)
+                    ) from None
                 time.sleep(0.25)
         yield url, proc.pid
     finally:

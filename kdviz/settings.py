@@ -7,6 +7,8 @@
     KDVIZ_TRAIN_THREADS       CPU threads for training (default: every core; one fewer in classroom
                               mode, so page reruns stay quick while a run trains)
     KDVIZ_EXPERIMENTS_PRESET  the Experiments page's preset when it opens (quick, full or tiny)
+    KDVIZ_TEACHER_KEY         the key that drives a lesson (kdviz.poll); `kdviz app` makes one and
+                              prints it when none is set; empty: nobody can drive a lesson
 
 A malformed value raises SettingsError naming the variable: the CLI prints it, a page shows it,
 nothing falls back silently. `current()` parses once per distinct environment, so a process
@@ -21,8 +23,10 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from kdviz.i18n import N_, _, ngettext
 
 PREFIX = "KDVIZ_"
 PRESETS = ("quick", "full", "tiny")
@@ -46,34 +50,45 @@ class Limits:
     max_epochs: int
     experiment_presets: tuple[str, ...]
     teacher_presets: tuple[str, ...]
-    why: str = ""  # said with every refusal
+    why: str = ""  # said with every refusal (marked with N_, shown with _())
 
     def allows_student(self, hidden: tuple[int, ...]) -> bool:
         return all(h <= self.max_units for h in hidden)
 
     def check_students(self, hidden: tuple[int, ...], train_size: int, epochs: int) -> None:
         if not self.allows_student(hidden):
-            self._refuse(f"students of at most {self.max_units} units per layer")
+            self._refuse(_("students of at most {units} units per layer").format(units=self.max_units))
         if train_size > self.max_train_size:
-            self._refuse(f"at most {self.max_train_size:,} training images")
+            self._refuse(_("at most {count:,} training images").format(count=self.max_train_size))
         if epochs > self.max_epochs:
-            self._refuse(f"at most {self.max_epochs} epochs")
+            self._refuse(_("at most {count} epochs").format(count=self.max_epochs))
 
     def check_preset(self, kind: str, preset: str) -> None:
         allowed = self.experiment_presets if kind == "experiments" else self.teacher_presets
         if preset not in allowed:
-            self._refuse(
-                f"the {' or '.join(allowed)} {kind} preset{'s' if len(allowed) > 1 else ''}, not {preset}"
-            )
+            names = _(" or ").join(allowed)
+            if kind == "experiments":
+                what = ngettext(
+                    "the {names} experiments preset, not {preset}",
+                    "the {names} experiments presets, not {preset}",
+                    len(allowed),
+                )
+            else:
+                what = ngettext(
+                    "the {names} teacher preset, not {preset}",
+                    "the {names} teacher presets, not {preset}",
+                    len(allowed),
+                )
+            self._refuse(what.format(names=names, preset=preset))
 
     def _refuse(self, what: str) -> None:
-        raise LimitError(f"{self.why}: this server allows {what}.")
+        raise LimitError(_("{why}: this server allows {what}.").format(why=_(self.why), what=what))
 
 
-OPEN = Limits(8192, 60_000, 100, PRESETS, ("quick", "paper"), "no limits")
+OPEN = Limits(8192, 60_000, 100, PRESETS, ("quick", "paper"), N_("no limits"))
 # One CPU trains for a whole class, one run at a time: each run must take a minute or two.
 CLASSROOM = Limits(
-    300, 3_000, 20, ("quick", "tiny"), ("quick",), "Classroom mode (KDVIZ_CLASSROOM=1) keeps runs short"
+    300, 3_000, 20, ("quick", "tiny"), ("quick",), N_("Classroom mode (KDVIZ_CLASSROOM=1) keeps runs short")
 )
 
 
@@ -85,6 +100,7 @@ class AppSettings:
     max_runs: int | None  # None: by device (see max_runs_for)
     train_threads: int | None  # None: by mode (see threads_for)
     experiments_preset: str
+    teacher_key: str = field(default="", repr=False)  # never printed with the settings
 
     @property
     def limits(self) -> Limits:
@@ -110,14 +126,18 @@ def _whole(name: str, raw: str) -> int | None:
     except ValueError:
         value = 0
     if value < 1:
-        raise SettingsError(f"{name} must be a whole number of at least 1, got {raw!r}")
+        raise SettingsError(
+            _("{name} must be a whole number of at least 1, got {value}").format(name=name, value=repr(raw))
+        )
     return value
 
 
 def _flag(name: str, raw: str) -> bool:
     text = raw.strip().lower()
     if text not in _TRUE + _FALSE:
-        raise SettingsError(f"{name} must be 1 or 0 (or true / false), got {raw!r}")
+        raise SettingsError(
+            _("{name} must be 1 or 0 (or true / false), got {value}").format(name=name, value=repr(raw))
+        )
     return text in _TRUE
 
 
@@ -126,8 +146,22 @@ def _folder(name: str, raw: str) -> Path | None:
         return None
     path = Path(raw).expanduser()
     if path.exists() and not path.is_dir():
-        raise SettingsError(f"{name} must be a folder, but {raw!r} is a file")
+        raise SettingsError(
+            _("{name} must be a folder, but {value} is a file").format(name=name, value=repr(raw))
+        )
     return path
+
+
+def _key(name: str, raw: str) -> str:
+    key = raw.strip()
+    if key and (len(key) < 8 or any(c.isspace() for c in key)):
+        raise SettingsError(
+            _(
+                "{name} must be at least 8 characters with no spaces "
+                "(a guessable key lets a student drive the lesson)"
+            ).format(name=name)
+        )
+    return key
 
 
 @functools.lru_cache(maxsize=8)
@@ -136,7 +170,11 @@ def _parse(items: frozenset) -> AppSettings:
     get = lambda name: env.get(PREFIX + name, "")  # noqa: E731
     preset = get("EXPERIMENTS_PRESET").strip().lower() or "quick"
     if preset not in PRESETS:
-        raise SettingsError(f"KDVIZ_EXPERIMENTS_PRESET must be one of {', '.join(PRESETS)}, got {preset!r}")
+        raise SettingsError(
+            _("KDVIZ_EXPERIMENTS_PRESET must be one of {choices}, got {value}").format(
+                choices=", ".join(PRESETS), value=repr(preset)
+            )
+        )
     return AppSettings(
         data_dir=_folder("KDVIZ_DATA_DIR", get("DATA_DIR")),
         cache_dir=_folder("KDVIZ_CACHE_DIR", get("CACHE_DIR")) or Path.home() / ".cache" / "kdviz",
@@ -144,6 +182,7 @@ def _parse(items: frozenset) -> AppSettings:
         max_runs=_whole("KDVIZ_MAX_RUNS", get("MAX_RUNS")),
         train_threads=_whole("KDVIZ_TRAIN_THREADS", get("TRAIN_THREADS")),
         experiments_preset=preset,
+        teacher_key=_key("KDVIZ_TEACHER_KEY", get("TEACHER_KEY")),
     )
 
 

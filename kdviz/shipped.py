@@ -28,6 +28,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from kdviz.data import MNIST
+from kdviz.i18n import _
 from kdviz.models import StackedMLP, count_errors, predict_logits
 from kdviz.teacher import CheckpointError, Teacher, TeacherSpec, _atomic_write, ensure_teacher
 
@@ -50,9 +51,11 @@ def read_card(weights: Path | None = None) -> dict:
     try:
         card = json.loads(path.read_text())
     except (OSError, ValueError) as e:
-        raise CheckpointError(f"the shipped teacher's card {path.name} cannot be read ({e})") from None
+        raise CheckpointError(
+            _("the shipped teacher's card {name} cannot be read ({error})").format(name=path.name, error=e)
+        ) from None
     if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise CheckpointError(f"{path.name} is not a kdviz teacher card")
+        raise CheckpointError(_("{name} is not a kdviz teacher card").format(name=path.name))
     return card
 
 
@@ -65,21 +68,33 @@ def load_shipped(data: MNIST | None = None, weights: Path | None = None) -> Teac
     try:
         blob = weights.read_bytes()
     except OSError as e:
-        raise CheckpointError(f"the shipped teacher {weights.name} cannot be read ({e.strerror})") from None
+        raise CheckpointError(
+            _("the shipped teacher {name} cannot be read ({error})").format(
+                name=weights.name, error=e.strerror
+            )
+        ) from None
     digest = hashlib.sha256(blob).hexdigest()
     if digest != card.get("sha256"):
         raise CheckpointError(
-            f"{weights.name} does not match its card (sha256 {digest[:12]}..., expected "
-            f"{str(card.get('sha256'))[:12]}...): the file was altered or damaged"
+            _(
+                "{name} does not match its card (sha256 {digest}..., expected {expected}...): "
+                "the file was altered or damaged"
+            ).format(name=weights.name, digest=digest[:12], expected=str(card.get("sha256"))[:12])
         )
     try:
         spec = TeacherSpec(**card["spec"])
         tensors = load_safetensors(blob)
     except (KeyError, TypeError, ValueError, SafetensorError) as e:
-        raise CheckpointError(f"{weights.name} or its card is damaged: {e}") from None
+        raise CheckpointError(
+            _("{name} or its card is damaged: {error}").format(name=weights.name, error=e)
+        ) from None
     shapes = {k: tuple(v.shape) for k, v in tensors.items()}
     if shapes != expected_shapes(spec):
-        raise CheckpointError(f"{weights.name} has tensors {shapes}, not those of a {spec.label} teacher")
+        raise CheckpointError(
+            _("{name} has tensors {shapes}, not those of a {teacher} teacher").format(
+                name=weights.name, shapes=shapes, teacher=spec.label
+            )
+        )
     model = StackedMLP(spec.hidden, 1, spec.dropout, spec.input_dropout)
     model.load_state_dict({k: v.float() for k, v in tensors.items()})
     device = data.device if data is not None else "cpu"
@@ -103,7 +118,9 @@ def default_teacher(
     except CheckpointError as e:
         teacher = ensure_teacher(TeacherSpec(), data, cache_dir, on_progress, should_stop)
         if teacher is not None:
-            teacher.note = f"The shipped teacher cannot be used ({e}); using a teacher trained here instead."
+            teacher.note = _(
+                "The shipped teacher cannot be used ({error}); using a teacher trained here instead."
+            ).format(error=e)
         return teacher
 
 
@@ -134,7 +151,7 @@ def export_shipped(teacher: Teacher, data: MNIST, weights: Path | None = None, *
     card = {
         "format": CARD_FORMAT,
         "spec": asdict(teacher.spec),
-        "label": teacher.spec.label,
+        "label": teacher.spec.english_label,  # data: the same in every language
         "test_errors": count_errors(predict_logits(model, data.test_x), data.test_y)[0],
         "test_total": len(data.test_y),
         "seconds": round(float(teacher.seconds), 1),

@@ -19,11 +19,14 @@ from pathlib import Path
 import torch
 
 from kdviz.data import MNIST, default_cache_dir
+from kdviz.i18n import N_, _
 from kdviz.models import StackedMLP, check_hidden, predict_logits
 from kdviz.train import Progress, TrainConfig, run_to_end, train
 
 FORMAT = "kdviz-teacher"
 VERSION = 1
+# A teacher's one-line description (TeacherSpec.label): translated where it is shown
+LABEL = N_("MLP {hidden}, {epochs} epochs, seed {seed}")
 
 
 class CacheError(ValueError):
@@ -59,10 +62,16 @@ class TeacherSpec:
         if isinstance(self.start_from, dict):  # from a card or a checkpoint's JSON
             object.__setattr__(self, "start_from", TeacherSpec(**self.start_from))
         if self.start_from is not None and self.start_from.hidden != self.hidden:
-            raise ValueError(f"a stage must keep the shape {self.start_from.hidden}, got {self.hidden}")
+            raise ValueError(
+                _("a stage must keep the shape {shape}, got {hidden}").format(
+                    shape=self.start_from.hidden, hidden=self.hidden
+                )
+            )
         for name in ("dropout", "input_dropout"):
             if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+                raise ValueError(
+                    _("{name} must be in [0, 1), got {value}").format(name=name, value=getattr(self, name))
+                )
         self.train_config()  # validates the rest
 
     def train_config(self) -> TrainConfig:
@@ -93,8 +102,18 @@ class TeacherSpec:
 
     @property
     def label(self) -> str:
-        epochs = " + ".join(map(str, self.stages))
-        return f"MLP {'-'.join(map(str, self.hidden))}, {epochs} epochs, seed {self.seed}"
+        """One line for a person, in the session's language: "MLP 1200-1200, 180 + 10 epochs, seed 0"."""
+        return _(LABEL).format(**self._label_fields())
+
+    @property
+    def english_label(self) -> str:
+        """The label in English whatever the session's language, for data that outlives a page
+        (a shipped teacher's card, a history record)."""
+        return LABEL.format(**self._label_fields())
+
+    def _label_fields(self) -> dict:
+        hidden, epochs = "-".join(map(str, self.hidden)), " + ".join(map(str, self.stages))
+        return dict(hidden=hidden, epochs=epochs, seed=self.seed)
 
 
 _LATER = {"optimizer": "adam", "warmup": 0, "elastic": 0.0, "start_from": None}
@@ -196,7 +215,11 @@ def _atomic_write(path: Path, blob, writer: Callable) -> Path:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
         os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the file from other accounts sharing a cache
     except OSError as e:
-        raise CacheError(f"cannot write to the teacher cache {path.parent}: {e.strerror or e}") from None
+        raise CacheError(
+            _("cannot write to the teacher cache {folder}: {error}").format(
+                folder=path.parent, error=e.strerror or e
+            )
+        ) from None
     try:
         with os.fdopen(fd, "wb") as f:
             writer(blob, f)
@@ -208,7 +231,9 @@ def _atomic_write(path: Path, blob, writer: Callable) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise CacheError(f"could not save the teacher to {path}: {e.strerror or e}") from None
+            raise CacheError(
+                _("could not save the teacher to {path}: {error}").format(path=path, error=e.strerror or e)
+            ) from None
         raise
     return path
 
@@ -233,12 +258,18 @@ def load_teacher(path, device="cpu") -> Teacher:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # unpickling refusals, truncation and zip errors vary by version
         raise CheckpointError(
-            f"{path.name} is not a readable kdviz checkpoint ({type(e).__name__})"
+            _("{name} is not a readable kdviz checkpoint ({error})").format(
+                name=path.name, error=type(e).__name__
+            )
         ) from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
-        raise CheckpointError(f"{path.name} is not a kdviz teacher checkpoint")
+        raise CheckpointError(_("{name} is not a kdviz teacher checkpoint").format(name=path.name))
     if blob.get("version") != VERSION:
-        raise CheckpointError(f"{path.name} has checkpoint version {blob.get('version')}, expected {VERSION}")
+        raise CheckpointError(
+            _("{name} has checkpoint version {version}, expected {expected}").format(
+                name=path.name, version=blob.get("version"), expected=VERSION
+            )
+        )
     try:
         spec = TeacherSpec(**json.loads(blob["spec"]))
         model = StackedMLP(spec.hidden, 1, spec.dropout, spec.input_dropout)
@@ -251,7 +282,7 @@ def load_teacher(path, device="cpu") -> Teacher:
             float(blob["seconds"]),
         )
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path.name} is damaged: {e}") from None
+        raise CheckpointError(_("{name} is damaged: {error}").format(name=path.name, error=e)) from None
     return teacher
 
 
@@ -271,10 +302,11 @@ def checkpoints(cache_dir=None) -> list[tuple[Path, float]]:
 def cached_teachers(cache_dir=None) -> list[tuple[Path, TeacherSpec | None, str]]:
     """(path, spec or None, description) for each checkpoint in the cache, newest first."""
     out = []
-    for p, _ in checkpoints(cache_dir):
+    for p, _mtime in checkpoints(cache_dir):
         try:
             t = load_teacher(p)
-            out.append((p, t.spec, f"{t.spec.label}: {t.test_errors} test errors"))
+            text = _("{teacher}: {errors} test errors").format(teacher=t.spec.label, errors=t.test_errors)
+            out.append((p, t.spec, text))
         except CheckpointError as e:
             out.append((p, None, str(e)))
     return out
@@ -346,7 +378,7 @@ def ensure_teacher(
         try:
             save_teacher(teacher, path)
         except CacheError as e:
-            teacher.note = f"{e}; this teacher lives only until the app restarts"
+            teacher.note = _("{error}; this teacher lives only until the app restarts").format(error=e)
         with contextlib.suppress(OSError):
             partial.unlink()
         return teacher

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kdviz.i18n import _
+
 # The docs' figure: T = 1 (the original distribution) and six hotter temperatures.
 DOC_TEMPERATURES = (1.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
@@ -21,9 +23,9 @@ def check_temperature(T) -> float:
     try:
         t = float(T)
     except (TypeError, ValueError):
-        raise ValueError(f"temperature T must be a number, got {T!r}") from None
+        raise ValueError(_("temperature T must be a number, got {T}").format(T=repr(T))) from None
     if not math.isfinite(t) or t <= 0:
-        raise ValueError(f"temperature T must be a finite number > 0, got {T!r}")
+        raise ValueError(_("temperature T must be a finite number > 0, got {T}").format(T=repr(T)))
     return t
 
 
@@ -68,12 +70,12 @@ def probs_to_logits(probs) -> torch.Tensor:
     """
     p = as_logits(probs)
     if not torch.isfinite(p).all():
-        raise ValueError("probabilities must be finite numbers")
+        raise ValueError(_("probabilities must be finite numbers"))
     if (p < 0).any():
-        raise ValueError("probabilities must not be negative")
+        raise ValueError(_("probabilities must not be negative"))
     total = p.sum(-1, keepdim=True)
     if (total <= 0).any():
-        raise ValueError("at least one probability must be > 0")
+        raise ValueError(_("at least one probability must be > 0"))
     return torch.log(p / total)
 
 
@@ -90,33 +92,35 @@ def parse_distribution(classes, values, mode: str = "probabilities"):
     ValueError whose message says what to fix.
     """
     rows = [(c, v) for c, v in zip(classes, values) if not (is_blank(c) and is_blank(v))]
-    classes, values = [c for c, _ in rows], [v for _, v in rows]  # a fully empty row is no class
+    classes, values = [c for c, v in rows], [v for c, v in rows]  # a fully empty row is no class
     names = ["" if c is None else str(c).strip() for c in classes]
     if len(names) < 2:
-        raise ValueError("add at least two classes: a softmax over one class is always 1")
+        raise ValueError(_("add at least two classes: a softmax over one class is always 1"))
     if any(not n or n.lower() == "nan" for n in names):
-        raise ValueError("every class needs a name")
+        raise ValueError(_("every class needs a name"))
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ValueError(f"class names must be unique; repeated: {', '.join(dupes)}")
+        raise ValueError(_("class names must be unique; repeated: {names}").format(names=", ".join(dupes)))
     nums = []
     for n, v in zip(names, values):
         try:
             x = float(str(v).strip()) if v is not None else math.nan
         except ValueError:
-            raise ValueError(f"the value for {n!r} is not a number: {v!r}") from None
+            raise ValueError(
+                _("the value for {name} is not a number: {value}").format(name=repr(n), value=repr(v))
+            ) from None
         if not math.isfinite(x):
-            raise ValueError(f"the value for {n!r} is empty or not a finite number")
+            raise ValueError(_("the value for {name} is empty or not a finite number").format(name=repr(n)))
         nums.append(x)
     if mode == "logits":
         return names, torch.tensor(nums, dtype=torch.float64)
     if mode != "probabilities":
-        raise ValueError(f"mode must be 'probabilities' or 'logits', got {mode!r}")
+        raise ValueError(_("mode must be 'probabilities' or 'logits', got {mode}").format(mode=repr(mode)))
     bad = [n for n, x in zip(names, nums) if x < 0]
     if bad:
-        raise ValueError(f"probabilities cannot be negative ({', '.join(bad)})")
+        raise ValueError(_("probabilities cannot be negative ({names})").format(names=", ".join(bad)))
     if sum(nums) <= 0:
-        raise ValueError("the probabilities are all zero; at least one must be > 0")
+        raise ValueError(_("the probabilities are all zero; at least one must be > 0"))
     return names, probs_to_logits(nums)
 
 
@@ -150,13 +154,13 @@ def softened_table(
     """Tidy table (class, T, probability) of the softened distribution at many temperatures."""
     z = as_logits(logits)
     if z.ndim != 1 or len(classes) != z.shape[0]:
-        raise ValueError("need one logit per class")
+        raise ValueError(_("need one logit per class"))
     ts = [check_temperature(t) for t in temperatures]
     q = _softmax_many(z, ts)
     return pd.DataFrame(
         {
             "class": list(classes) * len(ts),
-            "T": [t for t in ts for _ in classes],
+            "T": [t for t in ts for _c in classes],
             "probability": q.reshape(-1).tolist(),
         }
     )

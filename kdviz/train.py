@@ -27,6 +27,7 @@ import torch
 
 from kdviz import elastic, shifts
 from kdviz.data import MNIST
+from kdviz.i18n import _
 from kdviz.losses import check_alpha, stacked_losses
 from kdviz.models import StackedMLP, count_errors, predict_logits
 from kdviz.temperature import check_temperature
@@ -46,7 +47,11 @@ class Diverged(ValueError):
 def check_training_t(T) -> float:
     t = check_temperature(T)
     if not T_MIN <= t <= T_MAX:
-        raise ValueError(f"for training, T must be between {T_MIN:g} and {T_MAX:g}, got {T!r}")
+        raise ValueError(
+            _("for training, T must be between {low:g} and {high:g}, got {value}").format(
+                low=T_MIN, high=T_MAX, value=repr(T)
+            )
+        )
     return t
 
 
@@ -66,27 +71,39 @@ class TrainConfig:
 
     def __post_init__(self):
         if not 1 <= int(self.epochs) <= MAX_EPOCHS:
-            raise ValueError(f"epochs must be 1-{MAX_EPOCHS}, got {self.epochs}")
+            raise ValueError(
+                _("epochs must be 1-{most}, got {value}").format(most=MAX_EPOCHS, value=self.epochs)
+            )
         if self.batch_size is not None and not 1 <= int(self.batch_size) <= 65536:
-            raise ValueError(f"batch size must be 1-65536, got {self.batch_size}")
+            raise ValueError(_("batch size must be 1-65536, got {value}").format(value=self.batch_size))
         if not (self.lr > 0 and self.lr < 10):
-            raise ValueError(f"learning rate must be in (0, 10), got {self.lr}")
+            raise ValueError(_("learning rate must be in (0, 10), got {value}").format(value=self.lr))
         if not (0 <= self.max_norm < float("inf")):  # a negative cap would flip the weights' signs
-            raise ValueError(f"max_norm must be 0 (off) or a positive number, got {self.max_norm}")
+            raise ValueError(
+                _("max_norm must be 0 (off) or a positive number, got {value}").format(value=self.max_norm)
+            )
         if not 0 <= int(self.jitter) <= 4:
-            raise ValueError(f"jitter must be 0-4 pixels, got {self.jitter}")
+            raise ValueError(_("jitter must be 0-4 pixels, got {value}").format(value=self.jitter))
         if not 0 <= self.elastic <= 100:  # also refuses NaN
-            raise ValueError(f"elastic strength must be 0-100 pixels, got {self.elastic}")
+            raise ValueError(
+                _("elastic strength must be 0-100 pixels, got {value}").format(value=self.elastic)
+            )
         if self.train_size is not None and int(self.train_size) < 1:
-            raise ValueError(f"train size must be >= 1, got {self.train_size}")
+            raise ValueError(_("train size must be >= 1, got {value}").format(value=self.train_size))
         if any(not 0 <= int(d) <= 9 for d in self.omit):
-            raise ValueError(f"omitted classes must be digits 0-9, got {self.omit}")
+            raise ValueError(_("omitted classes must be digits 0-9, got {value}").format(value=self.omit))
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+            raise ValueError(
+                _("optimizer must be one of {choices}, got {value}").format(
+                    choices=", ".join(OPTIMIZERS), value=repr(self.optimizer)
+                )
+            )
         if not 0 <= int(self.warmup) < int(self.epochs) or (self.warmup and self.optimizer != "sgd"):
-            raise ValueError(f"warm-up must be 0 to epochs - 1 epochs, with sgd; got {self.warmup}")
+            raise ValueError(
+                _("warm-up must be 0 to epochs - 1 epochs, with sgd; got {value}").format(value=self.warmup)
+            )
         if len(set(self.omit)) == 10:
-            raise ValueError("omitting all ten digits leaves the transfer set empty")
+            raise ValueError(_("omitting all ten digits leaves the transfer set empty"))
 
 
 @dataclass
@@ -131,7 +148,7 @@ def transfer_indices(y: torch.Tensor, train_size: int | None, omit: Sequence[int
         keep = ~torch.isin(y[idx], torch.tensor(list(omit), device=y.device))
         idx = idx[keep]
     if len(idx) == 0:
-        raise ValueError("the transfer set is empty: fewer omitted digits or more images")
+        raise ValueError(_("the transfer set is empty: fewer omitted digits or more images"))
     return idx
 
 
@@ -165,25 +182,33 @@ def train(
     """Train the K models of `model` together; yields Progress, stops early when asked."""
     K, device = model.k, data.device
     if len(T) != K or len(alpha) != K:
-        raise ValueError(f"need one T and one alpha per model ({K}), got {len(T)} and {len(alpha)}")
+        raise ValueError(
+            _("need one T and one alpha per model ({models}), got {ts} and {alphas}").format(
+                models=K, ts=len(T), alphas=len(alpha)
+            )
+        )
     T_ = torch.tensor([check_training_t(t) for t in T], device=device)
     if T_end is not None and len(T_end) != K:
-        raise ValueError(f"need one final T per model ({K}), got {len(T_end)}")
+        raise ValueError(
+            _("need one final T per model ({models}), got {count}").format(models=K, count=len(T_end))
+        )
     T_slope = None
     if T_end is not None:
         T_slope = torch.tensor([check_training_t(t) for t in T_end], device=device) - T_
     alpha_ = torch.tensor([check_alpha(a) for a in alpha], device=device)
     if bool((alpha_ > 0).any()) and teacher_logits is None:
-        raise ValueError("distillation (alpha > 0) needs the teacher's logits")
+        raise ValueError(_("distillation (alpha > 0) needs the teacher's logits"))
     live = callable(teacher_logits)
     per_shift = not live and teacher_logits is not None and teacher_logits.dim() == 3
     if per_shift and cfg.elastic:
-        raise ValueError("consistent teaching has the teacher's logits for shifts, not distortions")
+        raise ValueError(_("consistent teaching has the teacher's logits for shifts, not distortions"))
     if per_shift and (not cfg.jitter or teacher_logits.shape[1] != shifts.count(cfg.jitter)):
-        raise ValueError(
-            f"logits for {teacher_logits.shape[1]} shifts do not fit jitter {cfg.jitter} "
-            f"({shifts.count(cfg.jitter) if cfg.jitter else 'no'} shifts)"
-        )
+        given = teacher_logits.shape[1]
+        if cfg.jitter:
+            text = _("logits for {given} shifts do not fit jitter {jitter} ({needed} shifts)")
+        else:
+            text = _("logits for {given} shifts do not fit jitter {jitter} (no shifts)")
+        raise ValueError(text.format(given=given, jitter=cfg.jitter, needed=shifts.count(cfg.jitter)))
 
     idx = transfer_indices(data.train_y, cfg.train_size, cfg.omit)
     x, y = data.train_x[idx], data.train_y[idx]
@@ -261,8 +286,10 @@ def train(
         if lost:
             which = ", ".join(str(k + 1) for k in lost)
             raise Diverged(
-                f"training diverged in epoch {epoch + 1}: the loss of model {which} of {K} is not a "
-                f"number (learning rate {cfg.lr:g} with {cfg.optimizer} is too high for it)"
+                _(
+                    "training diverged in epoch {epoch}: the loss of model {which} of {models} is not a "
+                    "number (learning rate {lr:g} with {optimizer} is too high for it)"
+                ).format(epoch=epoch + 1, which=which, models=K, lr=cfg.lr, optimizer=cfg.optimizer)
             )
         test_logits = predict_logits(model, data.test_x)
         elapsed = time.perf_counter() - start

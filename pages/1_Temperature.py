@@ -7,36 +7,46 @@ import pandas as pd
 import streamlit as st
 
 from kdviz import plots, temperature
+from kdviz.i18n import N_, _, language
 from kdviz.links import decode_list, encode_list
 from pages.ui.layout import setup_page
 from pages.ui.links import parse_t, t_control, url_notice, url_state, write_url
 
+# key (the link's "preset") -> (title, mode, class names, values). Titles and class names are
+# marked here and translated where they are shown (preset_data): the page runs in the session's language.
 PRESETS = {
     "docs": (
-        "The docs' example: dog, cat, horse, car",
+        N_("The docs' example: dog, cat, horse, car"),
         "probabilities",
-        ["dog", "cat", "horse", "car"],
+        [N_("dog"), N_("cat"), N_("horse"), N_("car")],
         [0.6, 0.3, 0.08, 0.02],
     ),
     "confident": (
-        "A confident teacher (one large logit)",
+        N_("A confident teacher (one large logit)"),
         "logits",
-        ["cat", "dog", "fox", "car"],
+        [N_("cat"), N_("dog"), N_("fox"), N_("car")],
         [12.0, 4.0, 3.0, -2.0],
     ),
     "tie": (
-        "A near tie between two classes",
+        N_("A near tie between two classes"),
         "probabilities",
-        ["wolf", "husky", "cat", "car"],
+        [N_("wolf"), N_("husky"), N_("cat"), N_("car")],
         [0.48, 0.46, 0.05, 0.01],
     ),
     "mnist": (
-        "MNIST-like: a '2' that looks a bit like a '7'",
+        N_("MNIST-like: a '2' that looks a bit like a '7'"),
         "logits",
         [str(d) for d in range(10)],
         [-1.0, 1.5, 9.0, 2.5, -2.0, -0.5, -1.5, 4.5, 1.0, -1.0],
     ),
 }
+MODES = {"probabilities": N_("probabilities"), "logits": N_("logits")}  # the link's "mode" -> label
+
+
+def preset_data(key: str):
+    """A preset's (mode, class names in the session's language, values)."""
+    _title, mode, classes, values = PRESETS[key]
+    return mode, [c if c.isdigit() else _(c) for c in classes], values
 
 
 def parse_preset(raw):
@@ -53,11 +63,13 @@ def parse_list(raw):
 
 
 setup_page("Temperature")
-st.title("Temperature Explorer")
+st.title(_("Temperature Explorer"))
 st.write(
-    "A network's softmax turns logits $z_i$ into probabilities. Dividing the logits by a "
-    "**temperature** $T$ before the softmax softens the distribution: the small probabilities "
-    "of the wrong classes grow, and how the model ranks them becomes visible."
+    _(
+        "A network's softmax turns logits $z_i$ into probabilities. Dividing the logits by a "
+        "**temperature** $T$ before the softmax softens the distribution: the small probabilities "
+        "of the wrong classes grow, and how the model ranks them becomes visible."
+    )
 )
 
 url_state(
@@ -74,7 +86,7 @@ url_notice("temp")
 
 
 def load_preset():
-    _, mode, classes, values = PRESETS[st.session_state["preset"]]
+    mode = PRESETS[st.session_state["preset"]][1]
     st.session_state.update(mode=mode, classes=None, values=None)
     st.session_state["table_version"] = st.session_state.get("table_version", 0) + 1
 
@@ -82,16 +94,22 @@ def load_preset():
 left, right = st.columns([1, 1.4])
 with left:
     preset = st.selectbox(
-        "Example", list(PRESETS), key="preset", format_func=lambda k: PRESETS[k][0], on_change=load_preset
+        _("Example"),
+        list(PRESETS),
+        key="preset",
+        format_func=lambda k: _(PRESETS[k][0]),
+        on_change=load_preset,
     )
-    _, preset_mode, preset_classes, preset_values = PRESETS[preset]
-    if st.session_state.get("mode") not in ("probabilities", "logits"):
+    preset_mode, preset_classes, preset_values = preset_data(preset)
+    if st.session_state.get("mode") not in MODES:
         st.session_state["mode"] = preset_mode
-    mode = st.radio("I am typing", ["probabilities", "logits"], key="mode", horizontal=True)
+    mode = st.radio(
+        _("I am typing"), list(MODES), key="mode", horizontal=True, format_func=lambda m: _(MODES[m])
+    )
     classes = st.session_state.get("classes") or preset_classes
     values = st.session_state.get("values") or preset_values
     if len(classes) != len(values):
-        st.warning("The link's classes and values differ in number; showing the example instead.")
+        st.warning(_("The link's classes and values differ in number; showing the example instead."))
         classes, values = preset_classes, preset_values
     table = pd.DataFrame({"class": classes, "value": [str(v) for v in values]})
     edited = st.data_editor(
@@ -99,7 +117,9 @@ with left:
         num_rows="dynamic",
         hide_index=True,
         width="stretch",
-        key=f"table_{preset}_{st.session_state.get('table_version', 0)}",
+        column_config={"class": _("class"), "value": _("value")},  # the headers shown; the keys stay
+        # the language in the key: a preset's class names are in it, so another language is another table
+        key=f"table_{preset}_{language()}_{st.session_state.get('table_version', 0)}",
     )
 with right:
     T = t_control("T")
@@ -107,7 +127,7 @@ with right:
 try:
     names, logits = temperature.parse_distribution(edited["class"].tolist(), edited["value"].tolist(), mode)
 except ValueError as e:
-    st.error(f"Cannot use this table: {e}.")
+    st.error(_("Cannot use this table: {error}.").format(error=e))
     st.stop()
 
 rows = [
@@ -115,11 +135,15 @@ rows = [
     for c, v in zip(edited["class"], edited["value"])
     if not (temperature.is_blank(c) and temperature.is_blank(v))
 ]
-edited_values = [str(v) for _, v in rows]
+edited_values = [str(v) for _c, v in rows]
 if mode == "probabilities":
     total = sum(float(v) for v in edited_values)
     if abs(total - 1) > 1e-9:
-        st.caption(f"The probabilities typed sum to {total:g}, not 1: each is divided by {total:g} first.")
+        st.caption(
+            _("The probabilities typed sum to {total:g}, not 1: each is divided by {total:g} first.").format(
+                total=total
+            )
+        )
 custom = names != preset_classes or edited_values != [str(v) for v in preset_values]
 write_url(
     {"T": T, "preset": preset, "mode": mode}
@@ -133,22 +157,33 @@ q_now, q_one = temperature.softmax_t(logits, T), temperature.softmax_t(logits, 1
 with right:  # metrics two and one across: three in this column cut their numbers short at 800 px
     top = int(q_now.argmax())
     a, b = st.columns(2)
-    c, _ = st.columns(2)
-    a.metric(f"p({names[top]}) at T = {T:g}", f"{q_now[top]:.4f}", f"{q_now[top] - q_one[top]:+.4f} vs T = 1")
+    c, _spare = st.columns(2)
+    vs_one = _("{delta:+.4f} vs T = 1")
+    a.metric(
+        _("p({name}) at T = {T:g}").format(name=names[top], T=T),
+        f"{q_now[top]:.4f}",
+        vs_one.format(delta=q_now[top] - q_one[top]),
+    )
     a2 = int(np.argsort(q_now.numpy())[-2])
-    b.metric(f"2nd choice: {names[a2]}", f"{q_now[a2]:.4f}", f"{q_now[a2] - q_one[a2]:+.4f} vs T = 1")
+    b.metric(
+        _("2nd choice: {name}").format(name=names[a2]),
+        f"{q_now[a2]:.4f}",
+        vs_one.format(delta=q_now[a2] - q_one[a2]),
+    )
     H = float(temperature.entropy(q_now))
     c.metric(
-        "entropy (bits)",
+        _("entropy (bits)"),
         f"{H:.3f}",
-        help=f"at most log₂ {len(names)} = {np.log2(len(names)):.3f} bits (uniform)",
+        help=_("at most log₂ {n} = {bits:.3f} bits (uniform)").format(n=len(names), bits=np.log2(len(names))),
     )
     st.caption(
-        "T → 0: all mass on the arg-max (one-hot). T = 1: the ordinary softmax. "
-        "T → ∞: uniform, 1/C for every class."
+        _(
+            "T → 0: all mass on the arg-max (one-hot). T = 1: the ordinary softmax. "
+            "T → ∞: uniform, 1/C for every class."
+        )
     )
 
-log_y = st.toggle("Log scale for probabilities (shows the tiny ones)", key="log_y")
+log_y = st.toggle(_("Log scale for probabilities (shows the tiny ones)"), key="log_y")
 st.plotly_chart(plots.compare_bars(names, logits, T, log_y), width="stretch")
 
 temps = sorted(set(temperature.DOC_TEMPERATURES) | {T})
@@ -161,8 +196,8 @@ with col2:
         plots.entropy_plot(temperature.entropy_curve(logits, grid), T, H, len(names)), width="stretch"
     )
 
-st.subheader("The formula, with your numbers")
-pick = st.selectbox("Class", names, index=min(1, len(names) - 1), key="pick")
+st.subheader(_("The formula, with your numbers"))
+pick = st.selectbox(_("Class"), names, index=min(1, len(names) - 1), key="pick")
 i = names.index(pick)
 terms, shift = temperature.formula_terms(logits, T)
 st.latex(rf"q_i = \frac{{\exp(z_i / T)}}{{\sum_j \exp(z_j / T)}}, \qquad T = {T:g}")
@@ -173,25 +208,39 @@ st.latex(
     rf" = \frac{{{terms['exp'][i]:.6g}}}{{{terms['exp'].sum():.6g}}} = {terms['q'][i]:.6g}"
 )
 exp_column = f"exp(z/T{minus})"
+class_column = _("class")
 st.dataframe(
-    terms.rename(columns={"exp": exp_column}).assign(**{"class": names}).set_index("class"), width="stretch"
+    terms.rename(columns={"exp": exp_column}).assign(**{class_column: names}).set_index(class_column),
+    width="stretch",
 )
 if shift:
     st.caption(
-        f"exp(z/T) would overflow here, so {shift:.6g} (the largest z/T) is subtracted from every z/T "
-        "first: the factor exp(-shift) cancels in the ratio. This is how a softmax is computed stably."
+        _(
+            "exp(z/T) would overflow here, so {shift:.6g} (the largest z/T) is subtracted from every z/T "
+            "first: the factor exp(-shift) cancels in the ratio. This is how a softmax is computed stably."
+        ).format(shift=shift)
     )
-st.subheader("Why this matters for distillation")
+st.subheader(_("Why this matters for distillation"))
 st.markdown(
-    "- At T = 1 a trained teacher puts almost all its mass on the right class, so the tiny "
-    "probabilities of the *wrong* classes (a 2 that looks a bit like a 7, a dog that is more "
-    "cat than car) carry almost no weight in a loss. That ranking of wrong classes is the "
-    "**dark knowledge** (Hinton, Vinyals & Dean 2015).\n"
-    "- Raising T lifts those small probabilities, so a student trained to match the teacher's "
-    "softened distribution learns how the teacher generalises, not only what is right.\n"
-    "- Too high a T flattens everything towards uniform and the class relations dissolve "
-    "into noise; distillation usually uses T of about 2-20 (the paper used 20 on MNIST, and "
-    "2.5-4 for very small students)."
+    "\n".join(
+        (
+            _(
+                "- At T = 1 a trained teacher puts almost all its mass on the right class, so the tiny "
+                "probabilities of the *wrong* classes (a 2 that looks a bit like a 7, a dog that is more "
+                "cat than car) carry almost no weight in a loss. That ranking of wrong classes is the "
+                "**dark knowledge** (Hinton, Vinyals & Dean 2015)."
+            ),
+            _(
+                "- Raising T lifts those small probabilities, so a student trained to match the teacher's "
+                "softened distribution learns how the teacher generalises, not only what is right."
+            ),
+            _(
+                "- Too high a T flattens everything towards uniform and the class relations dissolve "
+                "into noise; distillation usually uses T of about 2-20 (the paper used 20 on MNIST, and "
+                "2.5-4 for very small students)."
+            ),
+        )
+    )
 )
-with st.expander("Show the code"):
+with st.expander(_("Show the code")):
     st.code(inspect.getsource(temperature.softmax_t), language="python")

@@ -9,6 +9,7 @@ import torch
 from streamlit_drawable_canvas import st_canvas
 
 from kdviz import dark, plots, temperature
+from kdviz.i18n import N_, _
 from pages.ui.layout import data_or_stop, device_control, setup_page
 from pages.ui.links import parse_t, t_control, url_notice, url_state, write_url
 from pages.ui.teachers import choose_teacher
@@ -18,6 +19,8 @@ GALLERY = 10
 # The drawing pad's side and pen width, px: 9x MNIST's 28 and its ~2 px strokes. The pad and the
 # teacher's 28x28 view of it (blown up to the same size) fit side by side on a 1024 px projector.
 PAD, PEN = 9 * 28, 18
+# The similar pairs' columns (kdviz.dark.similar_pairs) -> their headers on screen
+PAIR_COLUMNS = {"pair": N_("pair"), "a→b": "a→b", "b→a": "b→a", "similarity": N_("similarity")}
 
 
 def parse_class(raw):
@@ -27,12 +30,14 @@ def parse_class(raw):
 
 
 setup_page("Dark Knowledge")
-st.title("Dark Knowledge")
+st.title(_("Dark Knowledge"))
 st.write(
-    "A trained teacher is almost always sure of the right digit, but it still **ranks the wrong ones**: "
-    "a 4 gets far more probability on 9 than on 0. That ranking is the *dark knowledge* "
-    "(Hinton, Vinyals & Dean 2015). At T = 1 it hides in probabilities of 10⁻⁴ and less; a higher T "
-    "lifts it into view. Everything below is what a real teacher says about real MNIST test digits."
+    _(
+        "A trained teacher is almost always sure of the right digit, but it still **ranks the wrong ones**: "
+        "a 4 gets far more probability on 9 than on 0. That ranking is the *dark knowledge* "
+        "(Hinton, Vinyals & Dean 2015). At T = 1 it hides in probabilities of 10⁻⁴ and less; a higher T "
+        "lifts it into view. Everything below is what a real teacher says about real MNIST test digits."
+    )
 )
 url_state("dark", {"T": (4.0, parse_t), "idx": (-1, int), "cls": ("all", parse_class)})
 url_notice("dark")
@@ -47,18 +52,22 @@ labels = data.test_y.cpu()
 n = len(labels)
 ranking = dark.ambiguity_ranking(logits)
 st.caption(
-    f"{teacher.spec.label}: {teacher.test_errors} test errors of {teacher.test_total}. "
-    f"Its outputs for all {n:,} test digits are computed once and reused at every T."
+    _(
+        "{teacher}: {errors} test errors of {total}. "
+        "Its outputs for all {n:,} test digits are computed once and reused at every T."
+    ).format(teacher=teacher.spec.label, errors=teacher.test_errors, total=teacher.test_total, n=n)
 )
 
 top_left, top_right = st.columns([2, 1])
 with top_left:
     T = t_control("T")
 with top_right:
-    log_y = st.toggle("Log scale", key="log_y", help="for the probabilities: shows the 10⁻⁶ that T = 1 hides")
+    log_y = st.toggle(
+        _("Log scale"), key="log_y", help=_("for the probabilities: shows the 10⁻⁶ that T = 1 hides")
+    )
 
 # --- 1. Pick a digit -------------------------------------------------------------------------------
-st.subheader("1. Pick a test digit")
+st.subheader(_("1. Pick a test digit"))
 if not 0 <= st.session_state.get("idx", -1) < n:
     st.session_state["idx"] = dark.showcase_digit(logits, labels)
 
@@ -72,24 +81,30 @@ def choose_random() -> None:
 
 
 st.caption(
-    "The most ambiguous test digits: those where the teacher's **second choice** is strongest at T = 1. "
-    "Click one, or pick any digit by index."
+    _(
+        "The most ambiguous test digits: those where the teacher's **second choice** is strongest at T = 1. "
+        "Click one, or pick any digit by index."
+    )
 )
 f1, f2, f3 = st.columns([1.4, 1.2, 2])
 cls = f1.selectbox(
-    "True class",
+    _("True class"),
     ["all", *DIGITS],
     key="cls",
-    format_func=lambda c: "all classes" if c == "all" else f"class {c}",
+    format_func=lambda c: _("all classes") if c == "all" else _("class {c}").format(c=c),
 )
-f2.number_input("Test image index", 0, n - 1, key="idx")
-f3.button("Random digit", on_click=choose_random)
+f2.number_input(_("Test image index"), 0, n - 1, key="idx")
+f3.button(_("Random digit"), on_click=choose_random)
 order = ranking if cls == "all" else ranking[labels[ranking] == int(cls)]
 gallery = dark.top_choices(logits, labels, order[:GALLERY])
 for start in range(0, len(gallery), 5):  # rows of five stay readable on a tablet or a 1024 px projector
     for col, row in zip(st.columns(5), gallery.iloc[start : start + 5].itertuples()):
         col.image(dark.upscale(data.test_x[row.index], 3), width="stretch")
-        col.caption(f"a {row.label}; says {row.first} / {row.second} ({row.p_second:.2f})")
+        col.caption(
+            _("a {label}; says {first} / {second} ({p:.2f})").format(
+                label=row.label, first=row.first, second=row.second, p=row.p_second
+            )
+        )
         col.button(f"#{row.index}", key=f"pick_{row.index}", on_click=choose, args=(row.index,))
 
 idx = int(st.session_state["idx"])
@@ -99,53 +114,68 @@ q_one, q_t = temperature.softmax_t(z, 1.0), temperature.softmax_t(z, T)
 first, second = q_one.topk(2).indices.tolist()
 
 # --- 2. What the teacher says ----------------------------------------------------------------------
-st.subheader(f"2. Test digit #{idx}: a {label}")
+st.subheader(_("2. Test digit #{idx}: a {label}").format(idx=idx, label=label))
 img_col, chart_col = st.columns([1, 2.4])
 with img_col:
     st.image(dark.upscale(data.test_x[idx], 10), width="stretch")
     p_first, p_second = dark.format_probabilities(q_one[first], q_one[second])
+    says = (
+        _("Label **{label}**. The teacher says **{first}** ({p_first}) at T = 1, a mistake.")
+        if first != label
+        else _("Label **{label}**. The teacher says **{first}** ({p_first}) at T = 1.")
+    )
     st.caption(
-        f"Label **{label}**. The teacher says **{first}** ({p_first}) at T = 1"
-        + (", a mistake." if first != label else ".")
-        + f" Second choice: **{second}** ({p_second})."
+        says.format(label=label, first=first, p_first=p_first)
+        + _(" Second choice: **{second}** ({p_second}).").format(second=second, p_second=p_second)
     )
 with chart_col:
     bars = plots.compare_bars(DIGITS, z, T, log_y)
-    bars.add_bar(x=DIGITS, y=dark.one_hot(label).tolist(), name="one-hot label", marker_color=plots.GREY)
-    at_t = f"T = {T:g} vs T = 1" if T != 1 else "T = 1"
-    bars.update_layout(title=f"Soft targets at {at_t} vs the hard label")
-    bars.update_xaxes(title="digit")
+    bars.add_bar(x=DIGITS, y=dark.one_hot(label).tolist(), name=_("one-hot label"), marker_color=plots.GREY)
+    title = (
+        _("Soft targets at T = {T:g} vs T = 1 vs the hard label").format(T=T)
+        if T != 1
+        else _("Soft targets at T = 1 vs the hard label")
+    )
+    bars.update_layout(title=title)
+    bars.update_xaxes(title=_("digit"))
     st.plotly_chart(bars, width="stretch")
 bits_t, bits_one = temperature.entropy(q_t), temperature.entropy(q_one)
 # two per row: four metrics across a narrow screen cut their numbers short ("1.03...")
 m1, m2 = st.columns(2)
 m3, m4 = st.columns(2) if T != 1 else (None, st.columns(2)[0])
-m1.metric("spread of the one-hot label", "0 bits", help="a label says only which class")
-m2.metric("spread of the soft target, T = 1", f"{bits_one:.3f} bits")
+bits = _("{bits:.3f} bits")
+m1.metric(_("spread of the one-hot label"), _("0 bits"), help=_("a label says only which class"))
+m2.metric(_("spread of the soft target, T = 1"), bits.format(bits=bits_one))
 if m3 is not None:  # at T = 1 it would repeat the metric beside it
-    m3.metric(f"spread of the soft target, T = {T:g}", f"{bits_t:.3f} bits")
+    m3.metric(_("spread of the soft target, T = {T:g}").format(T=T), bits.format(bits=bits_t))
 m4.metric(
-    f"mass on wrong classes at T = {T:g}", f"{1 - q_t[label]:.3f}", help=f"{1 - q_one[label]:.2g} at T = 1"
+    _("mass on wrong classes at T = {T:g}").format(T=T),
+    f"{1 - q_t[label]:.3f}",
+    help=_("{mass:.2g} at T = 1").format(mass=1 - q_one[label]),
 )
 st.caption(
-    "Spread = the entropy of the soft target in bits: 0 for the one-hot label, log₂ 10 = 3.32 for a "
-    "uniform guess. More spread is not more knowledge (a uniform target would score highest and teach "
-    "nothing): what teaches is *which* wrong digits get the mass, as the bars show."
+    _(
+        "Spread = the entropy of the soft target in bits: 0 for the one-hot label, log₂ 10 = 3.32 for a "
+        "uniform guess. More spread is not more knowledge (a uniform target would score highest and teach "
+        "nothing): what teaches is *which* wrong digits get the mass, as the bars show."
+    )
 )
 temps = sorted(set(temperature.DOC_TEMPERATURES) | {T})
 curves = plots.curves(temperature.softened_table(z, DIGITS, temps), T, log_y)
-st.plotly_chart(curves.update_xaxes(title="digit"), width="stretch")
+st.plotly_chart(curves.update_xaxes(title=_("digit")), width="stretch")
 
 # --- 3. Class similarity ---------------------------------------------------------------------------
-st.subheader("3. What does the teacher think a 3 resembles?")
+st.subheader(_("3. What does the teacher think a 3 resembles?"))
 st.write(
-    f"Row c is the teacher's **average softened distribution** over all test images of true class c at "
-    f"T = {T:g}. Off the diagonal is the dark knowledge: which digits the teacher sees in a c."
+    _(
+        "Row c is the teacher's **average softened distribution** over all test images of true class c at "
+        "T = {T:g}. Off the diagonal is the dark knowledge: which digits the teacher sees in a c."
+    ).format(T=T)
 )
 sim = dark.class_similarity(logits, labels, T)
 h1, h2 = st.columns([2.2, 1])
 with h1:
-    hide = st.toggle("Hide the diagonal (the right answers) so the wrong-class structure shows", True)
+    hide = st.toggle(_("Hide the diagonal (the right answers) so the wrong-class structure shows"), True)
     shown = sim.numpy().copy()
     if hide:
         np.fill_diagonal(shown, np.nan)
@@ -156,49 +186,52 @@ with h1:
             y=DIGITS,
             colorscale="Blues",
             texttemplate="%{z:.3f}",
-            hovertemplate="a %{y}: %{z:.4g} on %{x}<extra></extra>",
-            colorbar=dict(title="mean p"),
+            hovertemplate=_("a %{y}: %{z:.4g} on %{x}<extra></extra>"),  # plotly's placeholders
+            colorbar=dict(title=_("mean p")),
         )
     )
-    heat.update_xaxes(title="class the teacher gives probability to", type="category", dtick=1)
-    heat.update_yaxes(title="true class", type="category", dtick=1, autorange="reversed")
+    heat.update_xaxes(title=_("class the teacher gives probability to"), type="category", dtick=1)
+    heat.update_yaxes(title=_("true class"), type="category", dtick=1, autorange="reversed")
     heat.update_layout(
-        title=f"Class similarity at T = {T:g}", height=520, margin=dict(l=10, r=10, t=50, b=10)
+        title=_("Class similarity at T = {T:g}").format(T=T), height=520, margin=dict(l=10, r=10, t=50, b=10)
     )
     st.plotly_chart(heat, width="stretch")
 with h2:
     pairs = dark.similar_pairs(sim, top=10)
-    st.markdown("**Most similar pairs** (mean of both directions)")
+    st.markdown(_("**Most similar pairs** (mean of both directions)"))
     st.dataframe(
-        pairs[["pair", "a→b", "b→a", "similarity"]].style.format(precision=4),
+        pairs[list(PAIR_COLUMNS)].style.format(precision=4),
         hide_index=True,
         width="stretch",
+        column_config={k: _(v) for k, v in PAIR_COLUMNS.items()},  # headers on screen; the keys stay
     )
-    look = st.selectbox("A digit", DIGITS, index=3, key="look")
+    look = st.selectbox(_("A digit"), DIGITS, index=3, key="look")
     row = sim[int(look)].clone()
     row[int(look)] = -1
     near = row.topk(3).indices.tolist()
     st.write(
-        f"The teacher thinks a **{look}** most resembles "
-        + ", ".join(f"**{k}** ({sim[int(look), k]:.3f})" for k in near)
-        + f" at T = {T:g}."
+        _("The teacher thinks a **{digit}** most resembles {similar} at T = {T:g}.").format(
+            digit=look, similar=", ".join(f"**{k}** ({sim[int(look), k]:.3f})" for k in near), T=T
+        )
     )
 
 # --- 4. Your own digit -----------------------------------------------------------------------------
-st.subheader("4. Your own digit")
+st.subheader(_("4. Your own digit"))
 
 
-def teacher_on(x, image_col, chart_col, key: str, what: str) -> None:
+def teacher_on(x, image_col, chart_col, key: str, title: str) -> None:
     """What the teacher sees (the 28x28 image, blown up) and says at T about a digit of the user's."""
     with torch.no_grad():
         zu = teacher.logits(x).detach().cpu()[0]
     image_col.image(dark.upscale(x, PAD // 28), width="content")  # the pad's size
     image_col.caption(
-        f"As the teacher sees it (28x28, white on black). It says **{int(zu.argmax())}**; "
-        f"spread {temperature.entropy(temperature.softmax_t(zu, T)):.3f} bits at T = {T:g}."
+        _(
+            "As the teacher sees it (28x28, white on black). It says **{digit}**; "
+            "spread {bits:.3f} bits at T = {T:g}."
+        ).format(digit=int(zu.argmax()), bits=temperature.entropy(temperature.softmax_t(zu, T)), T=T)
     )
-    bars = plots.compare_bars(DIGITS, zu, T, log_y).update_xaxes(title="digit")
-    bars.update_layout(title=f"The teacher on your {what} at T = {T:g}" + (" vs T = 1" if T != 1 else ""))
+    bars = plots.compare_bars(DIGITS, zu, T, log_y).update_xaxes(title=_("digit"))
+    bars.update_layout(title=title)
     chart_col.plotly_chart(bars, width="stretch", key=key)
 
 
@@ -207,9 +240,11 @@ def clear_pad() -> None:
 
 
 st.write(
-    "Try to fool the teacher: draw a digit with the mouse or a finger. The teacher answers when you "
-    "lift the pen. It sees your drawing the way MNIST digits were made: the ink's box scaled into "
-    "20x20 pixels and centred by its centre of mass in 28x28."
+    _(
+        "Try to fool the teacher: draw a digit with the mouse or a finger. The teacher answers when you "
+        "lift the pen. It sees your drawing the way MNIST digits were made: the ink's box scaled into "
+        "20x20 pixels and centred by its centre of mass in 28x28."
+    )
 )
 st.space("small")  # room for the pad's toolbar (undo, redo, clear), which shows above it on hover
 row = st.container(horizontal=True)  # side by side; one above the other on a narrow screen
@@ -224,30 +259,53 @@ with pad_col:
         return_image_data=True,
         key=f"pad_{st.session_state.get('pads', 0)}",
     )
-    st.button("Clear the pad", on_click=clear_pad)
+    st.button(_("Clear the pad"), on_click=clear_pad)
 drawn = None if pad.image_data is None else dark.image_from_canvas(pad.image_data)
 if drawn is None:
-    seen_col.info("Draw a digit on the black pad: the teacher's answer appears here when you lift the pen.")
+    seen_col.info(
+        _("Draw a digit on the black pad: the teacher's answer appears here when you lift the pen.")
+    )
 else:
-    teacher_on(drawn, seen_col, st, key="drawn_bars", what="drawing")
+    title = (
+        _("The teacher on your drawing at T = {T:g} vs T = 1")
+        if T != 1
+        else _("The teacher on your drawing at T = {T:g}")
+    )
+    teacher_on(drawn, seen_col, st, key="drawn_bars", title=title.format(T=T))
 
 upload = st.file_uploader(
-    "Or upload a small image of one digit (PNG or JPEG, at most 5 MB)", type=["png", "jpg", "jpeg"]
+    _("Or upload a small image of one digit (PNG or JPEG, at most 5 MB)"), type=["png", "jpg", "jpeg"]
 )
 if upload is not None:
     try:
         x = dark.image_from_upload(upload.getvalue())
     except ValueError as e:
-        st.error(f"Cannot use this upload: {e}.")
+        st.error(_("Cannot use this upload: {error}.").format(error=e))
     else:
-        teacher_on(x, *st.columns([1, 2.4]), key="upload_bars", what="upload")
+        title = (
+            _("The teacher on your upload at T = {T:g} vs T = 1")
+            if T != 1
+            else _("The teacher on your upload at T = {T:g}")
+        )
+        teacher_on(x, *st.columns([1, 2.4]), key="upload_bars", title=title.format(T=T))
 
-st.subheader("Why this matters")
+st.subheader(_("Why this matters"))
 st.markdown(
-    "- A label says *this is a 4*. The teacher's soft target also says *it looks a bit like a 9 and "
-    "nothing like a 0*: information about how digits relate that the label cannot carry.\n"
-    "- At T = 1 those wrong-class probabilities are so small that a loss barely notices them; "
-    "raising T spreads the mass so the student is trained to match the whole ranking.\n"
-    "- In Hinton et al.'s MNIST experiment a student that never saw a 3 during distillation still "
-    "recognised most test 3s: it learned about them only from the teacher's soft targets on other digits."
+    "\n".join(
+        (
+            _(
+                "- A label says *this is a 4*. The teacher's soft target also says *it looks a bit like a 9 "
+                "and nothing like a 0*: information about how digits relate that the label cannot carry."
+            ),
+            _(
+                "- At T = 1 those wrong-class probabilities are so small that a loss barely notices them; "
+                "raising T spreads the mass so the student is trained to match the whole ranking."
+            ),
+            _(
+                "- In Hinton et al.'s MNIST experiment a student that never saw a 3 during distillation "
+                "still recognised most test 3s: it learned about them only from the teacher's soft targets "
+                "on other digits."
+            ),
+        )
+    )
 )

@@ -16,8 +16,9 @@ from kdviz.distill import (
 )
 from kdviz.footprint import tradeoff
 from kdviz.history import class_table
+from kdviz.i18n import _
 from kdviz.teacher import TeacherSpec, checkpoint_path
-from pages.ui.layout import app_settings, cache_dir, data_or_stop, device_control, setup_page
+from pages.ui.layout import app_settings, cache_dir, data_or_stop, device_control, fragment, setup_page
 from pages.ui.links import parse_choice, url_notice, url_state, write_url
 from pages.ui.runs import (
     footprints,
@@ -38,14 +39,27 @@ STUDENT_SIZES = [
 ]
 TRAIN_SIZES = [n for n in (300, 1000, 3000, 10000, 60000) if n <= limits.max_train_size]
 
+
+def on_screen(df: pd.DataFrame) -> pd.DataFrame:
+    """A table as shown: its English keys (kept by the CSV) and its status words translated."""
+    shown = df.copy()
+    if "status" in shown:
+        shown["status"] = shown["status"].map(lambda v: _(v) if isinstance(v, str) and v else v)
+    return shown.rename(columns=lambda c: _(c) if isinstance(c, str) and c else c)
+
+
 setup_page("Distillation Lab")
-st.title("Distillation Lab")
+st.title(_("Distillation Lab"))
 st.write(
-    "Students with the **same initial weights** see the **same batches**. One learns from the labels "
-    f"alone; the others also listen to the teacher's softened outputs, each at its own T and α (up to "
-    f"{MAX_STUDENTS} students). The only difference between them is the loss."
+    _(
+        "Students with the **same initial weights** see the **same batches**. One learns from the labels "
+        "alone; the others also listen to the teacher's softened outputs, each at its own T and α (up to "
+        "{most} students). The only difference between them is the loss."
+    ).format(most=MAX_STUDENTS)
 )
-url_state(
+# True when the settings were (re)applied from the link or the session's memory: the race table
+# then starts again from those students.
+if url_state(
     "lab",
     {
         "student": (STUDENT_SIZES[0], parse_choice(STUDENT_SIZES)),
@@ -56,30 +70,37 @@ url_state(
         "seed": (0, parse_choice(range(2**31), int)),
         "name": ("", lambda r: str(r)[:40]),
     },
-)
+):
+    st.session_state.pop("race_start", None)
 url_notice("lab")
 if app_settings().classroom:
     st.caption(
-        "Classroom mode (KDVIZ_CLASSROOM=1): student size, images and epochs are capped so the "
-        "server can train for the whole class."
+        _(
+            "Classroom mode (KDVIZ_CLASSROOM=1): student size, images and epochs are capped so the "
+            "server can train for the whole class."
+        )
     )
 device = device_control()
 data = data_or_stop(device)
 
 # --- Teacher -------------------------------------------------------------------------------------
-st.subheader("1. The teacher")
+st.subheader(_("1. The teacher"))
 quick = TeacherSpec()
 quick_path = str(checkpoint_path(quick, cache_dir()))
-chosen = choose_teacher(device, {quick_path: f"Quick teacher: {quick.label} (trained here, about 40 s)"})
+chosen = choose_teacher(
+    device, {quick_path: _("Quick teacher: {label} (trained here, about 40 s)").format(label=quick.label)}
+)
 teacher_job = session_run("teacher_job")
 if not isinstance(chosen, TeacherChoice):  # the quick teacher, not trained yet
     if teacher_job is None or teacher_job.status != "done" or teacher_job.result is None:
         st.info(
-            "No trained teacher yet. Training the default one takes about 40 s on a 2-core CPU, once: "
-            "it is cached for every later session."
+            _(
+                "No trained teacher yet. Training the default one takes about 40 s on a 2-core CPU, once: "
+                "it is cached for every later session."
+            )
         )
         busy = bool(teacher_job and not teacher_job.finished)
-        if st.button("Train teacher", type="primary", disabled=busy):
+        if st.button(_("Train teacher"), type="primary", disabled=busy):
             start_run(
                 "teacher_job",
                 device,
@@ -88,20 +109,27 @@ if not isinstance(chosen, TeacherChoice):  # the quick teacher, not trained yet
             )
             st.rerun()
 
-        @st.fragment(run_every=1.0 if busy else None)
+        @fragment(run_every=1.0 if busy else None)
         def teacher_progress():
             job = session_run("teacher_job")
             if job is None:
                 return
             if job.status == "failed":
-                st.error(f"Teacher training failed: {job.error}")
+                st.error(_("Teacher training failed: {error}").format(error=job.error))
             elif job.status == "stopped":
-                st.warning("Teacher training was stopped before it finished; press Train teacher to go on.")
+                st.warning(
+                    _("Teacher training was stopped before it finished; press Train teacher to go on.")
+                )
             elif not job.finished:
-                st.progress(job.latest.fraction if job.latest else 0.0, text=f"Teacher: {progress_line(job)}")
+                st.progress(
+                    job.latest.fraction if job.latest else 0.0,
+                    text=_("Teacher: {progress}").format(progress=progress_line(job)),
+                )
                 if job.epochs:
                     st.caption(
-                        f"Test errors after epoch {job.epochs[-1].epoch}: {job.epochs[-1].test_errors[0]}"
+                        _("Test errors after epoch {epoch}: {errors}").format(
+                            epoch=job.epochs[-1].epoch, errors=job.epochs[-1].test_errors[0]
+                        )
                     )
             redraw_once_finished(job)
 
@@ -113,45 +141,65 @@ if not isinstance(chosen, TeacherChoice):  # the quick teacher, not trained yet
 else:
     teacher, teacher_logits = chosen.teacher, chosen.logits(device, "train")
 st.caption(
-    f"{teacher.spec.label}: **{teacher.test_errors} test errors** of {teacher.test_total} "
-    f"({100 * (1 - teacher.test_errors / teacher.test_total):.2f}% accuracy), "
-    f"{teacher.model.parameters_per_model():,} parameters."
+    _(
+        "{teacher}: **{errors} test errors** of {total} ({accuracy:.2f}% accuracy), "
+        "{parameters:,} parameters."
+    ).format(
+        teacher=teacher.spec.label,
+        errors=teacher.test_errors,
+        total=teacher.test_total,
+        accuracy=100 * (1 - teacher.test_errors / teacher.test_total),
+        parameters=teacher.model.parameters_per_model(),
+    )
 )
 
 # --- Students ------------------------------------------------------------------------------------
-st.subheader("2. The students")
+st.subheader(_("2. The students"))
 job = session_run("lab_job")
 busy = bool(job and not job.finished)  # the inputs stay as the running students' settings
 c1, c2, c3 = st.columns(3)
 with c1:
     student = st.selectbox(
-        "Student hidden layers",
+        _("Student hidden layers"),
         STUDENT_SIZES,
         key="student",
         disabled=busy,
-        format_func=lambda s: s.replace(",", "-") + (" (the paper's)" if s == "800,800" else ""),
+        format_func=lambda s: (
+            _("{size} (the paper's)").format(size=s.replace(",", "-"))
+            if s == "800,800"
+            else s.replace(",", "-")
+        ),
     )
     n = st.select_slider(
-        "Labelled training images (transfer set)",
+        _("Labelled training images (transfer set)"),
         TRAIN_SIZES,
         key="n",
         disabled=busy,
-        help="Few labels is where the teacher's soft targets help most.",
+        help=_("Few labels is where the teacher's soft targets help most."),
     )
 with c2:
-    epochs = st.number_input("Epochs", 1, limits.max_epochs, key="epochs", disabled=busy)
+    epochs = st.number_input(_("Epochs"), 1, limits.max_epochs, key="epochs", disabled=busy)
     omit = st.selectbox(
-        "Leave a digit out of the transfer set", ["none", *map(str, range(10))], key="omit", disabled=busy
+        _("Leave a digit out of the transfer set"),
+        ["none", *map(str, range(10))],
+        key="omit",
+        disabled=busy,
+        format_func=lambda d: _("none") if d == "none" else d,
     )
 with c3:
-    seed = st.number_input("Seed", 0, 2**31 - 1, key="seed", disabled=busy)
+    seed = st.number_input(_("Seed"), 0, 2**31 - 1, key="seed", disabled=busy)
     name = st.text_input(
-        "Your name (optional)", key="name", max_chars=40, help="shown with your runs in the class's table"
+        _("Your name (optional)"),
+        key="name",
+        max_chars=40,
+        help=_("shown with your runs in the class's table"),
     )
 
 st.markdown(
-    f"**The race**: one row per student (up to {MAX_STUDENTS}). α = 0 is the labels-only student; "
-    "*anneal* lowers that student's T linearly to 1 over the run (start hot, end sharp)."
+    _(
+        "**The race**: one row per student (up to {most}). α = 0 is the labels-only student; "
+        "*anneal* lowers that student's T linearly to 1 over the run (start hot, end sharp)."
+    ).format(most=MAX_STUDENTS)
 )
 # The editor's starting table is fixed per session (from the link), so edits are not reset by reruns.
 start = st.session_state.setdefault("race_start", decode_students(st.session_state["students"]))
@@ -162,17 +210,19 @@ edited = st.data_editor(
     disabled=busy,
     hide_index=True,
     column_config={
-        "T": st.column_config.NumberColumn("T (temperature)", min_value=0.05, max_value=1000.0, default=20.0),
-        "alpha": st.column_config.NumberColumn(
-            "α (weight of the teacher)", min_value=0.0, max_value=1.0, step=0.05, default=0.9
+        "T": st.column_config.NumberColumn(
+            _("T (temperature)"), min_value=0.05, max_value=1000.0, default=20.0
         ),
-        "anneal": st.column_config.CheckboxColumn("anneal T to 1", default=False),
+        "alpha": st.column_config.NumberColumn(
+            _("α (weight of the teacher)"), min_value=0.0, max_value=1.0, step=0.05, default=0.9
+        ),
+        "anneal": st.column_config.CheckboxColumn(_("anneal T to 1"), default=False),
     },
 )
 try:
     students = students_from_table(edited.to_dict("records"))
 except ValueError as e:
-    st.error(f"{e}. Fix that row to train.")
+    st.error(_("{error}. Fix that row to train.").format(error=e))
     st.stop()
 write_url(
     {
@@ -191,9 +241,11 @@ st.latex(  # two lines: one is wider than a tablet
     r" & + (1 - \alpha_k) \cdot \mathrm{CE}\big(y, q^{T=1}_{\text{student }k}\big)\end{aligned}"
 )
 st.caption(
-    "The KL is summed over classes and averaged over the batch ('batchmean'); T² keeps the soft "
-    "term's gradients comparable as T changes. An annealed student uses its current T in both places."
-    + (" The settings are locked while these students train." if busy else "")
+    _(
+        "The KL is summed over classes and averaged over the batch ('batchmean'); T² keeps the soft "
+        "term's gradients comparable as T changes. An annealed student uses its current T in both places."
+    )
+    + (_(" The settings are locked while these students train.") if busy else "")
 )
 
 cfg = DistillConfig(
@@ -205,11 +257,11 @@ cfg = DistillConfig(
     omit=() if omit == "none" else (int(omit),),
 )
 history = run_history()
-b1, b2, _ = st.columns([1.6, 1, 1.4])
-if b1.button("Train students", type="primary", disabled=busy):
+b1, b2, _spare = st.columns([1.6, 1, 1.4])
+if b1.button(_("Train students"), type="primary", disabled=busy):
     # kept in the class's history when it ends, even if this tab is closed by then
     who = (session_id(), name.strip())
-    keep = (lambda r: history.add(r.records(device, teacher.spec.label, *who))) if history else None
+    keep = (lambda r: history.add(r.records(device, teacher.spec.english_label, *who))) if history else None
     start_run(
         "lab_job",
         device,
@@ -220,62 +272,70 @@ if b1.button("Train students", type="primary", disabled=busy):
         details=cfg,
     )
     st.rerun()  # redraw: inputs and Train locked, Stop on
-if b2.button("Stop", disabled=not busy):
+if b2.button(_("Stop"), disabled=not busy):
     job.queue.cancel(job)
     st.rerun()
 
 
 # --- Live results --------------------------------------------------------------------------------
-@st.fragment(run_every=0.7 if busy else None)
+@fragment(run_every=0.7 if busy else None)
 def live():
     job = session_run("lab_job")
     if job is None:
-        st.info("Press **Train students** to start. All the students train together, epoch by epoch.")
+        st.info(_("Press **Train students** to start. All the students train together, epoch by epoch."))
         return
     if not job.finished:
         stopping = job.should_stop() and job.status == "running"
         st.progress(
-            job.latest.fraction if job.latest else 0.0, text="Stopping..." if stopping else progress_line(job)
+            job.latest.fraction if job.latest else 0.0,
+            text=_("Stopping...") if stopping else progress_line(job),
         )
     if job.status == "failed":
-        st.error(f"Training failed: {job.error}")
+        st.error(_("Training failed: {error}").format(error=job.error))
     elif job.status == "stopped" and job.result is None:
-        st.warning("Stopped before the first epoch finished: nothing to compare yet.")
+        st.warning(_("Stopped before the first epoch finished: nothing to compare yet."))
     if job.epochs:
         ep = [e.epoch for e in job.epochs]
         errors, losses = race_curves(job.details.students, job.epochs)
-        st.caption(f"These students: {job.details.describe()}.")
+        st.caption(_("These students: {students}.").format(students=job.details.describe()))
         this_run = job.result.run if job.result is not None else None
         earlier = [r for r in (history.runs() if history else []) if r.curve and r.run != this_run]
         shown = (
             st.multiselect(
-                "Compare with earlier runs (yours and the class's)",
+                _("Compare with earlier runs (yours and the class's)"),
                 earlier,
-                format_func=lambda r: f"{r.name or 'anonymous'}, run {r.run[:6]}: {r.student}, {r.label}",
+                format_func=lambda r: _("{name}, run {run}: {student}, {loss}").format(
+                    name=r.name or _("anonymous"), run=r.run[:6], student=r.student, loss=r.label
+                ),
                 key="overlay",
-                help="Their test errors appear as dotted lines on the left chart.",
+                help=_("Their test errors appear as dotted lines on the left chart."),
             )
             if earlier
             else []
         )
-        overlay = {f"{r.name or 'run'} {r.run[:6]}: {r.label}": tuple(zip(*r.curve)) for r in shown}
+        overlay = {
+            _("{name} {run}: {loss}").format(name=r.name or _("run"), run=r.run[:6], loss=r.label): tuple(
+                zip(*r.curve)
+            )
+            for r in shown
+        }
         left, right = st.columns(2)
         left.plotly_chart(
             plots.training_curves(
                 ep,
                 errors,
-                f"Test errors (of {job.epochs[0].test_total:,}) per epoch",
-                "test errors",
-                {"teacher": teacher.test_errors},
+                _("Test errors (of {total:,}) per epoch").format(total=job.epochs[0].test_total),
+                _("test errors"),
+                {_("teacher"): teacher.test_errors},
                 overlay,
             ),
             width="stretch",
         )
         right.plotly_chart(
-            plots.training_curves(ep, losses, "Training loss terms per epoch", "loss"), width="stretch"
+            plots.training_curves(ep, losses, _("Training loss terms per epoch"), _("loss")), width="stretch"
         )
     lab_runs = st.session_state.setdefault("lab_runs", [])  # (job id, LabResult), oldest first
-    if job.finished and job.result is not None and all(jid != job.id for jid, _ in lab_runs):
+    if job.finished and job.result is not None and all(jid != job.id for jid, _result in lab_runs):
         lab_runs.append((job.id, job.result))
     redraw_once_finished(job)
 
@@ -284,38 +344,48 @@ live()
 
 lab_runs = st.session_state.get("lab_runs", [])
 if lab_runs:
-    st.subheader("3. Results (this session)")
+    st.subheader(_("3. Results (this session)"))
     last = session_run("lab_job")
     if last is not None and last.result is not None:
         st.success(last.result.verdict())
-    df = pd.DataFrame([{"run": i} | row for i, (_, r) in enumerate(lab_runs, 1) for row in r.rows()])
-    st.dataframe(df, width="stretch", hide_index=True)
-    st.download_button("Download the history (CSV)", df.to_csv(index=False), "kdviz-runs.csv", "text/csv")
+    df = pd.DataFrame([{"run": i} | row for i, (_jid, r) in enumerate(lab_runs, 1) for row in r.rows()])
+    st.dataframe(on_screen(df), width="stretch", hide_index=True)
+    st.download_button(_("Download the history (CSV)"), df.to_csv(index=False), "kdviz-runs.csv", "text/csv")
 if lab_runs:
-    st.subheader("What the small model buys")
+    st.subheader(_("What the small model buys"))
+    # Stable English names for the (cached) measurement; the table shows them translated.
     shapes = {"teacher": teacher.spec.hidden} | {
-        f"student {'-'.join(map(str, r.cfg.hidden))}": r.cfg.hidden for _, r in lab_runs
+        f"student {'-'.join(map(str, r.cfg.hidden))}": r.cfg.hidden for _jid, r in lab_runs
     }
-    st.dataframe(
-        pd.DataFrame([f.row() for f in footprints(tuple(shapes.items()), device)]),
-        hide_index=True,
-        width="stretch",
-    )
+    model_names = {"teacher": _("teacher")} | {
+        f"student {'-'.join(map(str, r.cfg.hidden))}": _("student {hidden}").format(
+            hidden="-".join(map(str, r.cfg.hidden))
+        )
+        for _jid, r in lab_runs
+    }
+    buys = pd.DataFrame([f.row() for f in footprints(tuple(shapes.items()), device)])
+    buys["model"] = buys["model"].map(model_names)
+    st.dataframe(on_screen(buys), hide_index=True, width="stretch")
     st.caption(
-        "Measured on this machine just now, every model in one go (median of 15 rounds): inference time "
-        "per image for one image at a time and for a batch of 256. Sizes are the weights as safetensors."
+        _(
+            "Measured on this machine just now, every model in one go (median of 15 rounds): inference time "
+            "per image for one image at a time and for a batch of 256. Sizes are the weights as safetensors."
+        )
     )
-    points = [("teacher", teacher.spec.hidden, teacher.test_errors)]
-    for i, (_, r) in enumerate(lab_runs, 1):
-        points += [(f"run {i}: {n}", r.cfg.hidden, e) for n, e in zip(labels(r.cfg.students), r.errors)]
+    points = [(_("teacher"), teacher.spec.hidden, teacher.test_errors)]
+    for i, (_jid, r) in enumerate(lab_runs, 1):
+        points += [
+            (_("run {number}: {label}").format(number=i, label=n), r.cfg.hidden, e)
+            for n, e in zip(labels(r.cfg.students), r.errors)
+        ]
     st.plotly_chart(plots.size_tradeoff(tradeoff(points)), width="stretch")
 
 class_runs = history.runs() if history else []
 if class_runs:
-    st.subheader("4. The class's runs")
-    st.caption("Every run on this server, kept across reloads and restarts. Click a column to sort.")
+    st.subheader(_("4. The class's runs"))
+    st.caption(_("Every run on this server, kept across reloads and restarts. Click a column to sort."))
     table = class_table(class_runs)
-    st.dataframe(table, width="stretch", hide_index=True)
+    st.dataframe(on_screen(table), width="stretch", hide_index=True)
     st.download_button(
-        "Download the class's runs (CSV)", table.to_csv(index=False), "kdviz-class-runs.csv", "text/csv"
+        _("Download the class's runs (CSV)"), table.to_csv(index=False), "kdviz-class-runs.csv", "text/csv"
     )

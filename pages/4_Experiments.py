@@ -14,7 +14,8 @@ from kdviz.experiments import (
     settings_table,
 )
 from kdviz.footprint import tradeoff
-from pages.ui.layout import app_settings, cache_dir, data_or_stop, device_control, setup_page
+from kdviz.i18n import N_, _
+from pages.ui.layout import app_settings, cache_dir, data_or_stop, device_control, fragment, setup_page
 from pages.ui.links import parse_choice, url_notice, url_state, write_url
 from pages.ui.runs import footprints, progress_line, redraw_once_finished, session_run, start_run
 
@@ -26,15 +27,20 @@ def parse_names(raw: str) -> list[str]:
     return names
 
 
+# The presets' names as the page shows them (the URL and the code keep "quick", "full", "tiny").
+PRESET_NAMES = {"quick": N_("quick"), "full": N_("full"), "tiny": N_("tiny")}
+
 setup_page("Experiments")
-st.title("The paper's experiments")
+st.title(_("The paper's experiments"))
 st.write(
-    "Hinton, Vinyals & Dean (2015) report a handful of MNIST numbers. This page reruns each experiment "
-    "with the paper's teacher that ships with kdviz and shows **this run's number next to the paper's**, "
-    "and whether each of the paper's effects showed up, then what its title promises: an ensemble of "
-    "teachers distilled into one student. The *quick* preset fits a laptop CPU in a few "
-    "minutes (shorter student training: expect the same effects, not the same digits); *full* trains the "
-    "students like the paper, over 3 seeds, and adds consistent teaching, which goes beyond the paper."
+    _(
+        "Hinton, Vinyals & Dean (2015) report a handful of MNIST numbers. This page reruns each experiment "
+        "with the paper's teacher that ships with kdviz and shows **this run's number next to the paper's**, "
+        "and whether each of the paper's effects showed up, then what its title promises: an ensemble of "
+        "teachers distilled into one student. The *quick* preset fits a laptop CPU in a few "
+        "minutes (shorter student training: expect the same effects, not the same digits); *full* trains the "
+        "students like the paper, over 3 seeds, and adds consistent teaching, which goes beyond the paper."
+    )
 )
 limits = app_settings().limits
 # quick and full for everyone; a KDVIZ_EXPERIMENTS_PRESET such as tiny (seconds, for tests) is added
@@ -46,15 +52,17 @@ presets = [
 default_preset = (
     app_settings().experiments_preset if app_settings().experiments_preset in presets else presets[0]
 )
-url_state(
+if url_state(
     "experiments",
     {"preset": (default_preset, parse_choice(presets)), "only": (list(DEFAULT), parse_names)},
-)
+):
+    for name in EXPERIMENTS:  # settings (re)applied: the boxes follow the restored list
+        st.session_state.pop(f"exp_{name}", None)
 url_notice("experiments")
 for name in EXPERIMENTS:  # the link's list, once per visit; the boxes keep the user's changes after
     st.session_state.setdefault(f"exp_{name}", name in st.session_state["only"])
 if app_settings().classroom:
-    st.caption("Classroom mode (KDVIZ_CLASSROOM=1): the full preset (an hour on a CPU) is not offered.")
+    st.caption(_("Classroom mode (KDVIZ_CLASSROOM=1): the full preset (an hour on a CPU) is not offered."))
 device = device_control()
 data = data_or_stop(device)
 
@@ -62,26 +70,32 @@ job = session_run("exp_job")
 busy = bool(job and not job.finished)
 c1, c2 = st.columns([1, 3])
 preset = c1.radio(
-    "Preset",
+    _("Preset"),
     presets,
     key="preset",
     disabled=busy,
-    help="quick: minutes on a CPU; full: paper-like student training over 3 seeds",
+    # labels made now, in this run's language (a format_func is also called outside the run: AppTest)
+    format_func={p: _(PRESET_NAMES.get(p, p)) for p in presets}.get,
+    help=_("quick: minutes on a CPU; full: paper-like student training over 3 seeds"),
 )
 with c2:  # a list a person can read, not chips that overflow
-    st.write("Experiments")
-    chosen = [n for n, (title, _) in EXPERIMENTS.items() if st.checkbox(title, key=f"exp_{n}", disabled=busy)]
+    st.write(_("Experiments"))
+    chosen = [
+        n for n, (title, _fn) in EXPERIMENTS.items() if st.checkbox(_(title), key=f"exp_{n}", disabled=busy)
+    ]
 write_url({"preset": preset, "only": ",".join(chosen)})
-with st.expander("Settings of this preset"):
+with st.expander(_("Settings of this preset")):
     st.dataframe(settings_table(PRESETS[preset]), hide_index=True, width="stretch")
 estimate = estimated_seconds(preset, chosen, device)
 if estimate is not None:
     (st.warning if estimate > 900 else st.caption)(
-        f"This run takes about {describe_seconds(estimate)} on this device ({device.upper()})."
+        _("This run takes about {time} on this device ({device}).").format(
+            time=describe_seconds(estimate), device=device.upper()
+        )
     )
 
-b1, b2, _ = st.columns([1.6, 1, 1.4])
-if b1.button("Run experiments", type="primary", disabled=busy or not chosen):
+b1, b2, _gap = st.columns([1.6, 1, 1.4])
+if b1.button(_("Run experiments"), type="primary", disabled=busy or not chosen):
     run = runs.ExperimentsRun(preset, tuple(chosen))
 
     def work(job, run=run):
@@ -97,46 +111,62 @@ if b1.button("Run experiments", type="primary", disabled=busy or not chosen):
 
     start_run("exp_job", device, "experiments", work, details=run)
     st.rerun()
-if b2.button("Stop", disabled=not busy):
+if b2.button(_("Stop"), disabled=not busy):
     job.queue.cancel(job)
     st.rerun()
 
 
 def size_panel(r: Result, finished: bool) -> None:
     """What the small model buys: the result's models side by side (kdviz.footprint)."""
-    st.markdown("**What the small model buys**")
+    st.markdown(_("**What the small model buys**"))
     if not finished:  # timing while the run trains would time the training too
-        st.caption("The sizes and inference times appear when the run has ended.")
+        st.caption(_("The sizes and inference times appear when the run has ended."))
         return
     shape = {m["model"]: "-".join(map(str, m["hidden"])) for m in r.models}
     shapes = {shape[m["model"]]: tuple(m["hidden"]) for m in r.models}  # each shape timed once
     measured = {f.name: f.row() for f in footprints(tuple(shapes.items()), device)}
     table = [
-        measured[shape[m["model"]]] | {"model": m["model"], "test errors": m["test errors"]} for m in r.models
+        measured[shape[m["model"]]] | {N_("model"): m["model"], N_("test errors"): m["test errors"]}
+        for m in r.models
     ]
     left, right = st.columns([3, 2])
-    left.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
+    left.dataframe(pd.DataFrame(table).rename(columns=_), hide_index=True, width="stretch")
     left.caption(
-        "Measured on this machine, every shape in one go (median of 15 rounds): inference time per "
-        "image for one image at a time and for a batch of 256. Sizes are the weights as safetensors."
+        _(
+            "Measured on this machine, every shape in one go (median of 15 rounds): inference time per "
+            "image for one image at a time and for a batch of 256. Sizes are the weights as safetensors."
+        )
     )
     points = [(m["model"], m["hidden"], m["test errors"]) for m in r.models]
     right.plotly_chart(plots.size_tradeoff(tradeoff(points)), width="stretch")
 
 
 def show(r: Result, finished: bool) -> None:
-    st.subheader(EXPERIMENTS[r.name][0])
-    table = r.table(as_text=True)
+    st.subheader(_(EXPERIMENTS[r.name][0]))
+    table = r.table(as_text=True).rename(columns=_)  # the columns' keys in this page's language
     left, right = st.columns([3, 2])
     left.dataframe(table, width="stretch", hide_index=True)
     for check in r.checks:
         # Streamlit's bundled icons: emoji need a font that classroom machines may lack
-        icon = ":material/check_circle: Shown" if check["holds"] else ":material/cancel: Not shown"
-        left.markdown(f"{icon}: the paper's effect that {check['effect']}.")
+        if check["holds"]:
+            line = _("Shown: the paper's effect that {effect}.")
+            icon = ":material/check_circle:"
+        else:
+            line = _("Not shown: the paper's effect that {effect}.")
+            icon = ":material/cancel:"
+        # _() again: a result made before the language changed still reads in this page's language
+        left.markdown(f"{icon} " + line.format(effect=_(check["effect"])))
     for note in r.notes:
-        left.caption(note)
-    settings_text = ", ".join(f"{k} {v}" for k, v in r.settings.items())
-    left.caption(f"Settings: {settings_text}. Seed {r.seed}, {r.seconds:.1f} s.")
+        left.caption(_(note))
+    # the settings' keys (and word values such as "probabilities") are marked in kdviz.experiments
+    settings_text = ", ".join(
+        f"{_(k)} {_(v) if isinstance(v, str) and v else v}" for k, v in r.settings.items()
+    )
+    left.caption(
+        _("Settings: {settings}. Seed {seed}, {seconds:.1f} s.").format(
+            settings=settings_text, seed=r.seed, seconds=r.seconds
+        )
+    )
     fig = plots.experiment_figure(r.name, r.curve, len(data.test_y))
     if fig is not None:
         right.plotly_chart(fig, width="stretch")
@@ -151,16 +181,23 @@ shown = list(job.details.results) if job else []
 st.session_state["exp_shown"] = len(shown)
 
 
-@st.fragment(run_every=1.0 if busy else None)
+def step_title(current: str) -> str:
+    """What runs now, in words (kdviz.runs.ExperimentsRun.title, in this page's language)."""
+    if current == "teacher":
+        return _("teacher")
+    return _(EXPERIMENTS[current][0]) if current in EXPERIMENTS else _("starting")
+
+
+@fragment(run_every=1.0 if busy else None)
 def live():
     job = session_run("exp_job")
     if job is None:
-        st.info("Choose experiments and press **Run experiments**. Results appear one by one.")
+        st.info(_("Choose experiments and press **Run experiments**. Results appear one by one."))
         return
     if not job.finished:
         st.progress(
             job.latest.fraction if job.latest else 0.0,
-            text=f"{job.details.title or 'starting'}: {progress_line(job)}",
+            text=f"{step_title(job.details.current)}: {progress_line(job)}",
         )
         if len(job.details.results) != st.session_state["exp_shown"]:
             st.rerun()  # a new result: draw it once, outside this fragment
@@ -170,13 +207,16 @@ def live():
 live()
 if job is not None:
     if job.status == "failed":
-        st.error(f"The experiments failed: {job.error}")
+        st.error(_("The experiments failed: {error}").format(error=job.error))
     elif job.status == "stopped":
-        st.warning("Stopped: results so far are below.")
+        st.warning(_("Stopped: results so far are below."))
     for r in shown:
         show(r, job.finished)
     if job.status == "done" and shown:
         st.success(
-            f"Done: {len(shown)} experiment(s) in {describe_seconds(job.details.seconds)} "
-            f"({job.details.preset} preset, every second of the run)."
+            _("Done: {n} experiment(s) in {time} ({preset} preset, every second of the run).").format(
+                n=len(shown),
+                time=describe_seconds(job.details.seconds),
+                preset=_(PRESET_NAMES.get(job.details.preset, job.details.preset)),
+            )
         )

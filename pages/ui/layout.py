@@ -1,10 +1,13 @@
-"""Page frame: set-up, the sidebar menu, settings, device and data (cached per server)."""
+"""Page frame: language, projector mode, the sidebar menu, settings, device and data (cached per server)."""
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
-from kdviz import settings
+from kdviz import i18n, settings
+from kdviz.i18n import N_, _
 from kdviz.settings import AppSettings, SettingsError
 from pages.ui.runs import my_runs
 
@@ -12,25 +15,106 @@ from pages.ui.runs import my_runs
 # would call the home page "app" after app.py; st.navigation could rename it, but Streamlit only
 # honours it once a session has opened the home page, not for a first visit to a shared link.
 MENU = (
-    ("app.py", "Home", ":material/home:"),
-    ("pages/1_Temperature.py", "Temperature", ":material/thermostat:"),
-    ("pages/2_Dark_Knowledge.py", "Dark knowledge", ":material/visibility:"),
-    ("pages/3_Distillation_Lab.py", "Distillation Lab", ":material/science:"),
-    ("pages/4_Experiments.py", "Experiments", ":material/analytics:"),
+    ("app.py", N_("Home"), ":material/home:"),
+    ("pages/0_Lesson.py", N_("Lesson"), ":material/school:"),
+    ("pages/1_Temperature.py", N_("Temperature"), ":material/thermostat:"),
+    ("pages/2_Dark_Knowledge.py", N_("Dark knowledge"), ":material/visibility:"),
+    ("pages/3_Distillation_Lab.py", N_("Distillation Lab"), ":material/science:"),
+    ("pages/4_Experiments.py", N_("Experiments"), ":material/analytics:"),
 )
+TITLES = (N_("Dark Knowledge"), N_("Join the lesson"))  # page titles not in the menu
+# URL parameters that every page keeps when the menu moves to another one.
+SHARED_PARAMS = ("lang", "present")
+# Projector mode: text read from the back of a classroom on a 1280 x 720 projector. Streamlit sizes
+# its text in rem, so one root size scales it all; charts get their own (chart()).
+PROJECTOR_CSS = """<style>
+html { font-size: 22px !important; }
+.block-container { padding-top: 2rem !important; max-width: 100% !important; }
+</style>"""
+PROJECTOR_CHART_FONT = 18  # px: plotly's text, titles a little larger
+PHONE_CSS = """<style>
+@media (max-width: 640px) { .katex-display { overflow-x: auto; overflow-y: hidden; } }
+</style>"""
 
 
 def setup_page(title: str) -> None:
-    st.set_page_config(page_title=f"{title} · kdviz", page_icon="🌡️", layout="wide")
-    app_settings()  # a malformed KDVIZ_* variable stops every page with one clear message
+    """Every page's first call: the language and projector mode of this view, the menu, the
+    server's settings (a malformed KDVIZ_* variable stops the page with one clear message)."""
+    language = i18n.choose(st.query_params.get("lang"), st.context.locale)
+    st.session_state["_lang"] = language
+    i18n.set_language(language)
+    present = projector()
+    st.set_page_config(
+        page_title=f"{_(title)} · kdviz",
+        page_icon="🌡️",
+        layout="wide",
+        initial_sidebar_state="collapsed" if present else "auto",
+    )
+    st.html(PHONE_CSS + (PROJECTOR_CSS if present else ""))
+    app_settings()
+    keep = {k: st.query_params[k] for k in SHARED_PARAMS if k in st.query_params}
     try:
         for path, label, icon in MENU:
-            st.sidebar.page_link(path, label=label, icon=icon)
+            st.sidebar.page_link(path, label=_(label), icon=icon, query_params=keep)
         st.sidebar.divider()
     except st.errors.StreamlitAPIException:
         pass  # AppTest runs a page file as its own main script: there is no app to link to
     with st.sidebar:
+        view_controls(language, present)
         my_runs()
+
+
+def view_controls(language: str, present: bool) -> None:
+    """The sidebar's language and projector switches; both live in the URL (?lang=, ?present=1)."""
+    codes = list(i18n.LANGUAGES)
+    chosen = st.selectbox(
+        _("Language"), codes, index=codes.index(language), format_func=i18n.LANGUAGES.get, key="_lang_pick"
+    )
+    if chosen != language:
+        st.query_params["lang"] = chosen
+        st.rerun()
+    shown = st.toggle(
+        _("Projector mode"),
+        value=present,
+        key="_present_pick",
+        help=_("Large text for a classroom projector"),
+    )
+    if shown != present:
+        if shown:
+            st.query_params["present"] = "1"
+        else:
+            del st.query_params["present"]
+        st.rerun()
+
+
+def projector() -> bool:
+    return st.query_params.get("present", "0") in ("1", "true", "yes")
+
+
+def use_session_language() -> None:
+    i18n.set_language(st.session_state.get("_lang", i18n.DEFAULT))
+
+
+def chart(fig, where=None) -> None:
+    """A plotly figure at the page's width, its text sized for the projector when that is on."""
+    if projector():
+        fig.update_layout(font_size=PROJECTOR_CHART_FONT, title_font_size=PROJECTOR_CHART_FONT + 4)
+    (where or st).plotly_chart(fig, width="stretch")
+
+
+def fragment(run_every: float | None = None):
+    """`st.fragment` whose reruns speak the session's language: a fragment's rerun may start in a
+    fresh thread, where the language that setup_page set is not there (kdviz.i18n)."""
+
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            use_session_language()
+            return fn(*args, **kwargs)
+
+        return st.fragment(run, run_every=run_every)
+
+    return wrap
 
 
 def app_settings() -> AppSettings:
@@ -38,7 +122,9 @@ def app_settings() -> AppSettings:
     try:
         return settings.current()
     except SettingsError as e:
-        st.error(f"kdviz cannot use its settings: {e}. Fix the variable and restart the app.")
+        st.error(
+            _("kdviz cannot use its settings: {error}. Fix the variable and restart the app.").format(error=e)
+        )
         st.stop()
 
 
@@ -47,11 +133,16 @@ def data_dir() -> str:
 
 
 # Core objects shared by every session of this server process.
-@st.cache_resource(show_spinner="Loading MNIST onto the device...")
-def load_data(data_dir: str | None, device: str):
+@st.cache_resource(show_spinner=False)
+def _load_data(data_dir: str | None, device: str):
     from kdviz.data import load_mnist
 
     return load_mnist(data_dir, device)
+
+
+def load_data(data_dir: str | None, device: str):
+    with st.spinner(_("Loading MNIST onto the device...")):
+        return _load_data(data_dir, device)
 
 
 def device_control() -> str:
@@ -59,7 +150,7 @@ def device_control() -> str:
     from kdviz.device import available
 
     return st.sidebar.selectbox(
-        "Device", available(), help="CUDA GPU or Apple MPS when present, else the CPU"
+        _("Device"), available(), help=_("CUDA GPU or Apple MPS when present, else the CPU")
     )
 
 
@@ -72,8 +163,10 @@ def data_or_stop(device: str = "cpu"):
     except DataError as e:
         st.error(str(e))
         st.info(
-            "To use the MNIST pages: on a machine with internet run `kdviz download`; offline, start the "
-            "app with `KDVIZ_DATA_DIR=/path/to/folder/with/the/four/mnist/files kdviz app`."
+            _(
+                "To use the MNIST pages: on a machine with internet run `kdviz download`; offline, start "
+                "the app with `KDVIZ_DATA_DIR=/path/to/folder/with/the/four/mnist/files kdviz app`."
+            )
         )
         st.stop()
 

@@ -6,6 +6,7 @@ import math
 
 import streamlit as st
 
+from kdviz.i18n import _
 from kdviz.temperature import log_grid
 
 T_OPTIONS = log_grid(0.1, 100.0)
@@ -16,32 +17,47 @@ def nearest_t(value: float) -> float:
     return min(T_OPTIONS, key=lambda t: abs(math.log(t) - math.log(value)))
 
 
-def t_control(key: str, label: str = "Temperature T (logarithmic)", disabled: bool = False) -> float:
+def t_control(key: str, label: str | None = None, disabled: bool = False) -> float:
     """A T control usable over 0.1-100: log-spaced stops, current value shown."""
     return st.select_slider(
-        label,
+        label or _("Temperature T (logarithmic)"),
         options=T_OPTIONS,
         key=key,
         disabled=disabled,
         format_func=lambda t: f"{t:g}",
-        help="Stops are spaced logarithmically so T = 1-5, where most of the change happens, "
-        "gets as much room as T = 10-100.",
+        help=_(
+            "Stops are spaced logarithmically so T = 1-5, where most of the change happens, "
+            "gets as much room as T = 10-100."
+        ),
     )
 
 
-def url_state(page: str, fields: dict) -> None:
-    """Seed widget state from the URL once per page visit.
+def url_state(page: str, fields: dict) -> bool:
+    """Keep a page's settings in its URL and in this session's memory of that URL.
 
-    `fields` maps a widget key to (default, parse); parse raises ValueError on a bad
-    value, which falls back to the default with a notice on the page.
+    `fields` maps a widget key to (default, parse); parse raises ValueError on a bad value, which
+    falls back to the default with a notice on the page. Streamlit forgets a widget's value when
+    another page is shown, so each page's last URL is remembered (write_url) and re-applied when
+    the page comes back with none (the menu's links carry no settings). A URL that differs from
+    the remembered one (a first visit, a shared link, a lesson step) is applied as it is.
+    Returns True when settings were (re)applied, so a page can rebuild what it derived from them.
     """
-    flag = f"_url_loaded_{page}"
-    if st.session_state.get(flag):
-        return
-    st.session_state[flag] = True
+    st.session_state["_url_page"] = page
+    remembered = st.session_state.setdefault("_url_memory", {}).get(page)
+    link = {k: st.query_params[k] for k in fields if k in st.query_params}
+    if remembered is not None and link in ({}, remembered):
+        if all(k in st.session_state for k in fields):
+            return False  # a rerun of the same view: the widgets hold their values
+        _apply(page, fields, remembered)  # back from another page: as it was left
+        return True
+    _apply(page, fields, link)
+    return True
+
+
+def _apply(page: str, fields: dict, values: dict) -> None:
     bad, rounded = [], []
     for key, (default, parse) in fields.items():
-        raw = st.query_params.get(key)
+        raw = values.get(key)
         value = default
         if raw is not None:
             try:
@@ -49,8 +65,9 @@ def url_state(page: str, fields: dict) -> None:
             except (TypeError, ValueError):
                 bad.append(key)
             else:
-                if isinstance(value, float) and f"{value:g}" != f"{float(raw):g}":
-                    rounded.append(f"{key} = {raw} became {value:g}")  # snapped to a control's stop
+                if isinstance(value, float) and f"{value:g}" != f"{float(raw):g}":  # snapped to a stop
+                    shown = f"{value:g}"
+                    rounded.append(_("{key} = {raw} became {value}").format(key=key, raw=raw, value=shown))
         st.session_state[key] = value
     if bad:
         st.session_state[f"_url_bad_{page}"] = bad
@@ -61,19 +78,34 @@ def url_state(page: str, fields: dict) -> None:
 def url_notice(page: str) -> None:
     rounded = st.session_state.pop(f"_url_rounded_{page}", None)
     if rounded:
-        st.info(f"The link's {'; '.join(rounded)}: the nearest stop of the control.")
+        st.info(
+            _("The link's {changes}: the nearest stop of the control.").format(changes="; ".join(rounded))
+        )
     bad = st.session_state.pop(f"_url_bad_{page}", None)
     if bad:
         st.warning(
-            f"The link had values this page cannot use ({', '.join(bad)}); showing defaults for those."
+            _("The link had values this page cannot use ({names}); showing defaults for those.").format(
+                names=", ".join(bad)
+            )
         )
 
 
 def write_url(values: dict) -> None:
-    """Mirror the current settings into the URL so the link reproduces this view."""
+    """Mirror the current settings into the URL so the link reproduces this view, and remember
+    them as this page's view (url_state)."""
     text = {k: (f"{v:g}" if isinstance(v, float) else str(v)) for k, v in values.items()}
     if {k: st.query_params.get(k) for k in text} != text:
         st.query_params.update(text)
+    page = st.session_state.get("_url_page")
+    if page is not None:
+        st.session_state.setdefault("_url_memory", {})[page] = text
+
+
+def forget(page: str, key: str) -> None:
+    """Drop a setting from the URL and from the page's remembered view (an optional one)."""
+    if key in st.query_params:
+        del st.query_params[key]
+    st.session_state.get("_url_memory", {}).get(page, {}).pop(key, None)
 
 
 def parse_choice(options, cast=str):

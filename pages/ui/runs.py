@@ -12,6 +12,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from kdviz import settings
 from kdviz.footprint import measure
 from kdviz.history import HistoryError, RunHistory
+from kdviz.i18n import N_, _
 from kdviz.jobs import Job, JobQueue
 
 
@@ -56,31 +57,38 @@ def my_runs() -> None:
     A run stops when nobody has asked about it for a minute (JobQueue.abandon_after): the tab
     was closed. While the session lives, this fragment asks every few seconds, whichever page
     is open."""
+    from pages.ui.layout import fragment  # layout imports this module
+
     jobs = [j for slot in RUN_SLOTS if (j := session_run(slot)) is not None and not j.finished]
 
-    @st.fragment(run_every=5.0 if jobs else None)
+    @fragment(run_every=5.0 if jobs else None)
     def heartbeat():
         for slot in RUN_SLOTS:
             job = session_run(slot)
             if job is not None and not job.finished:
                 job.touch()
-                st.caption(f"Your {job.label}: {progress_line(job)}")
+                st.caption(_("Your {run}: {progress}").format(run=_(job.label), progress=progress_line(job)))
 
     heartbeat()
 
 
 RUN_SLOTS = ("teacher_job", "lab_job", "exp_job")
+RUN_LABELS = (N_("teacher"), N_("students"), N_("experiments"))  # start_run's labels, shown with _()
 
 
 def progress_line(job: Job) -> str:
     if job.status == "queued":
         ahead = job.queue.ahead(job) if job.queue else 0
-        return f"waiting for the trainer: {ahead} run(s) ahead of yours"
+        return _("waiting for the trainer: {ahead} run(s) ahead of yours").format(ahead=ahead)
     ev = job.latest
     if ev is None:
-        return "starting..."
-    eta = f", about {ev.eta:.0f} s left" if ev.step and math.isfinite(ev.eta) else ""
-    return f"epoch {min(ev.epoch + 1, ev.epochs)} of {ev.epochs}, {ev.elapsed:.0f} s elapsed{eta}"
+        return _("starting...")
+    epoch = min(ev.epoch + 1, ev.epochs)
+    if ev.step and math.isfinite(ev.eta):
+        text = _("epoch {epoch} of {epochs}, {elapsed:.0f} s elapsed, about {eta:.0f} s left")
+    else:
+        text = _("epoch {epoch} of {epochs}, {elapsed:.0f} s elapsed")
+    return text.format(epoch=epoch, epochs=ev.epochs, elapsed=ev.elapsed, eta=ev.eta)
 
 
 @st.cache_resource
@@ -94,7 +102,7 @@ def run_history() -> RunHistory | None:
     try:
         return _history(str(settings.current().cache_dir / "runs.sqlite"))
     except HistoryError as e:
-        st.warning(f"The class's run history is not kept: {e}.")
+        st.warning(_("The class's run history is not kept: {error}.").format(error=e))
         return None
 
 
@@ -104,7 +112,13 @@ def session_id() -> str:
     return ctx.session_id if ctx is not None else ""
 
 
-@st.cache_resource(max_entries=16, show_spinner="Timing the models on this machine...")
 def footprints(shapes: tuple, device: str) -> list:
-    """kdviz.footprint.measure for (name, hidden) pairs, once per set of shapes and device."""
+    """kdviz.footprint.measure for (name, hidden) pairs, once per set of shapes and device. The
+    spinner is the page's language (st.spinner waits half a second: a cached answer shows none)."""
+    with st.spinner(_("Timing the models on this machine...")):
+        return _footprints(shapes, device)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _footprints(shapes: tuple, device: str) -> list:
     return measure(dict(shapes), device)

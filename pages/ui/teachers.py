@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from kdviz.i18n import _, language
 from kdviz.teacher import Teacher
 from pages.ui.layout import cache_dir, data_dir, load_data
 
@@ -31,17 +32,23 @@ def teacher_logits(path: str, mtime: float, device: str, split: str):
 
 
 @st.cache_resource(max_entries=4)
-def _teacher_choices(folder: str | None, listing: tuple) -> dict[str, str]:
+def _teacher_choices(folder: str | None, listing: tuple, lang: str) -> dict[str, str]:
+    """Cached per language too: the descriptions are in the language of the session that asked."""
     from kdviz.teacher import TeacherSpec, cached_teachers, checkpoint_path
 
     default = checkpoint_path(TeacherSpec(), folder)
     found = {str(p): text for p, spec, text in cached_teachers(folder) if spec is not None}
-    out = {str(default): f"Quick teacher: {found.pop(str(default))}"} if str(default) in found else {}
+    out = (
+        {str(default): _("Quick teacher: {teacher}").format(teacher=found.pop(str(default)))}
+        if str(default) in found
+        else {}
+    )
     return out | found
 
 
-@st.cache_resource(max_entries=2)
-def _shipped_problem(path: str, mtimes: tuple) -> str | None:
+@st.cache_resource(max_entries=4)
+def _shipped_problem(path: str, mtimes: tuple, lang: str) -> str | None:
+    """Cached per language too: the message is in the language of the session that asked."""
     from kdviz.shipped import load_shipped
     from kdviz.teacher import CheckpointError
 
@@ -59,15 +66,19 @@ def shipped_problem() -> str | None:
     try:
         mtimes = (WEIGHTS.stat().st_mtime, card_path(WEIGHTS).stat().st_mtime)
     except OSError:
-        return f"the shipped teacher {WEIGHTS.name} or its card is missing from this installation"
-    return _shipped_problem(str(WEIGHTS), mtimes)
+        return _("the shipped teacher {name} or its card is missing from this installation").format(
+            name=WEIGHTS.name
+        )
+    return _shipped_problem(str(WEIGHTS), mtimes, language())
 
 
 def shipped_notice() -> None:
     problem = shipped_problem()
     if problem:
         st.warning(
-            f"The shipped paper teacher cannot be used: {problem}. A teacher trained here is used instead."
+            _(
+                "The shipped paper teacher cannot be used: {problem}. A teacher trained here is used instead."
+            ).format(problem=problem)
         )
 
 
@@ -77,8 +88,9 @@ def teacher_choices(folder: str | None) -> dict[str, str]:
     from kdviz.shipped import WEIGHTS
     from kdviz.teacher import checkpoints
 
-    shipped = {} if shipped_problem() else {str(WEIGHTS): "Paper teacher, shipped with kdviz (1200-1200)"}
-    return shipped | _teacher_choices(folder, tuple((p.name, mtime) for p, mtime in checkpoints(folder)))
+    shipped = {} if shipped_problem() else {str(WEIGHTS): _("Paper teacher, shipped with kdviz (1200-1200)")}
+    listing = tuple((p.name, mtime) for p, mtime in checkpoints(folder))
+    return shipped | _teacher_choices(folder, listing, language())
 
 
 @dataclass(frozen=True)
@@ -105,23 +117,40 @@ def choose_teacher(device: str, trainable: dict[str, str] | None = None) -> Teac
         choices.setdefault(path, label)
     if not choices:
         st.info(
-            "No usable teacher: the shipped one is missing and none was trained here. Train one on the "
-            "[Distillation Lab](Distillation_Lab) page (about 40 s on a 2-core CPU, cached for later)."
+            _(
+                "No usable teacher: the shipped one is missing and none was trained here. Train one on the "
+                "[Distillation Lab](Distillation_Lab) page (about 40 s on a 2-core CPU, cached for later)."
+            )
         )
         st.stop()
-    path = Path(st.selectbox("Teacher", list(choices), format_func=choices.get, key="teacher"))
+    path = Path(st.selectbox(_("Teacher"), list(choices), format_func=choices.get, key="teacher"))
     try:
         mtime = path.stat().st_mtime  # may vanish between the listing and now: another session retrained it
     except OSError:
         if trainable and str(path) in trainable:
             return path
-        st.warning("That teacher was just removed or replaced; choose again.")
+        st.warning(_("That teacher was just removed or replaced; choose again."))
         st.stop()
     try:
         return TeacherChoice(path, mtime, load_teacher_cached(str(path), mtime, device))
     except ValueError as e:
-        st.error(f"This teacher cannot be used: {e}")
-        if trainable and path.suffix == ".pt" and st.button("Retrain it"):
+        st.error(_("This teacher cannot be used: {error}").format(error=e))
+        if trainable and path.suffix == ".pt" and st.button(_("Retrain it")):
             path.replace(path.with_suffix(".rejected"))  # kept for inspection, out of the way
             st.rerun()
         st.stop()
+
+
+def shipped_teacher(device: str):
+    """The shipped paper teacher and its test-set logits (for the lesson's reveals); a clear
+    message and a stop when it cannot be used."""
+    from kdviz.shipped import WEIGHTS
+
+    problem = shipped_problem()
+    if problem:
+        st.error(_("The shipped paper teacher cannot be used: {problem}.").format(problem=problem))
+        st.stop()
+    mtime = WEIGHTS.stat().st_mtime
+    return load_teacher_cached(str(WEIGHTS), mtime, device), teacher_logits(
+        str(WEIGHTS), mtime, device, "test"
+    )

@@ -2,54 +2,15 @@
 
 import csv
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.browser.helpers import BROWSER, wait_idle
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = os.environ.get("KDVIZ_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not CHROMIUM, reason="no Chromium found (apt-get install -y chromium, or set KDVIZ_CHROMIUM)"
-    ),
-]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    from kdviz.serve import running_app
-    from tests.conftest import write_synthetic_mnist
-
-    data = write_synthetic_mnist(tmp_path_factory.mktemp("mnist"), n_train=3000, n_test=500)
-    env = {
-        **os.environ,
-        "KDVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("cache")),
-        "KDVIZ_DATA_DIR": str(data),
-        "KDVIZ_EXPERIMENTS_PRESET": "tiny",  # the Experiments page offers a seconds-long preset
-    }
-    with running_app(env) as (url, _pid):
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        b.close()
-
-
-def wait_idle(page) -> None:
-    """Wait until Streamlit has no script run in flight (its status widget is gone), then settle."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30000)
-    page.wait_for_timeout(700)
+pytestmark = BROWSER
 
 
 def chart_y(page, index: int, trace: int):

@@ -139,24 +139,31 @@ def test_reproduce_rejects_unknown_experiment(tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
 
 
-def test_app_passes_streamlit_options_through(monkeypatch):
+def test_app_passes_streamlit_options_through(monkeypatch, capsys):
     import subprocess as sp
 
     calls = []
 
     class FakeServer:
-        def __init__(self, cmd, cwd=None):
-            calls.append((cmd, cwd))
+        def __init__(self, cmd, cwd=None, env=None):
+            calls.append((cmd, cwd, env))
 
         def wait(self, timeout=None):
             return 0
 
     monkeypatch.setattr(sp, "Popen", FakeServer)
+    monkeypatch.delenv("KDVIZ_TEACHER_KEY", raising=False)
     assert main(["app", "--server.port", "8999", "--server.headless", "true"]) == 0
-    cmd, cwd = calls[0]
+    cmd, cwd, env = calls[0]
     assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4].endswith("app.py")
     assert cmd[5:] == ["--server.port", "8999", "--server.headless", "true"]
     assert (cwd / ".streamlit" / "config.toml").exists()  # run from the app folder: its config applies
+    printed = capsys.readouterr().out
+    key = env["KDVIZ_TEACHER_KEY"]  # a key made for this server, printed as a notebook server does
+    assert len(key) >= 8 and f"localhost:8999/Lesson?key={key}" in printed
+    monkeypatch.setenv("KDVIZ_TEACHER_KEY", "a-key-the-teacher-set")
+    main(["app"])
+    assert calls[1][2]["KDVIZ_TEACHER_KEY"] == "a-key-the-teacher-set" and "key" not in capsys.readouterr().out
 
 
 @pytest.mark.slow

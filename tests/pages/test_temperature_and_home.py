@@ -33,11 +33,20 @@ def test_home_via_app_entry():
     links = [(e.proto.label, e.proto.page) for e in at.get("page_link")]
     assert links == [
         ("Home", ""),
+        ("Lesson", "Lesson"),
         ("Temperature", "Temperature"),
         ("Dark knowledge", "Dark_Knowledge"),
         ("Distillation Lab", "Distillation_Lab"),
         ("Experiments", "Experiments"),
     ]
+
+
+def test_home_in_chinese_names_the_pages_in_chinese_and_keeps_the_language_in_the_menu():
+    at = page("app.py", lang="zh")
+    assert not at.exception
+    links = [(e.proto.label, e.proto.page, e.proto.query_string) for e in at.get("page_link")]
+    assert [label for label, _p, _q in links] == ["首页", "课堂", "温度", "暗知识", "蒸馏实验室", "论文实验"]
+    assert all("lang=zh" in q for _l, _p, q in links)
 
 
 def test_temperature_page_defaults_to_the_docs_example():

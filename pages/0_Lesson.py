@@ -1,0 +1,112 @@
+"""The lesson: eight questions through the four pages; the class predicts on phones, the app measures."""
+
+import streamlit as st
+
+from kdviz import lesson, plots, poll
+from kdviz.i18n import _
+from kdviz.lesson import STEPS
+from pages.ui.layout import chart, fragment, setup_page
+from pages.ui.lesson import choice_labels, class_poll, evidence, join_url, qr_png, step_link, teacher_key
+
+setup_page("Lesson")
+classroom = class_poll()
+key = teacher_key()
+code = str(st.query_params.get("code", "")).upper()
+current = classroom.lesson(code) if code else None
+
+if st.query_params.get("print") == "1":  # the whole lesson on A4: questions, choices, notes
+    st.html("<style>@media print { section[data-testid='stSidebar'], header { display: none; } }</style>")
+    st.title(_("Lesson: knowledge distillation in {n} questions").format(n=len(STEPS)))
+    for i, step in enumerate(STEPS, 1):
+        st.markdown(f"**{i}. {_(step.question)}**")
+        if step.choices:
+            st.markdown("\n".join(f"- {c}" for c in choice_labels(step)))
+        st.caption(_("Teacher's notes: {notes}").format(notes=_(step.notes)))
+    st.stop()
+
+if current is None or not classroom.is_teacher(key):
+    st.title(_("Lesson: knowledge distillation in {n} questions").format(n=len(STEPS)))
+    st.write(
+        _(
+            "Predict, run, reveal: the class answers each question on its phones, the app opens the "
+            "page that answers it and measures the answer live on this machine."
+        )
+    )
+    if code and current is not None:
+        st.info(_("Students: answer on the join page: {url}").format(url=join_url(code)))
+    typed = st.text_input(
+        _("Teacher's key"), type="password", help=_("printed by `kdviz app` when it starts")
+    )
+    if typed:
+        st.session_state["_teacher_key"] = key = typed
+    if classroom.is_teacher(key):
+        if st.button(_("Start the lesson"), type="primary"):
+            st.query_params["code"] = classroom.start(key)
+            st.rerun()
+    elif key:
+        st.error(_("That is not this server's teacher's key."))
+    st.markdown("\n".join(f"{i}. {_(s.question)}" for i, s in enumerate(STEPS, 1)))
+    lang = f"&lang={st.query_params['lang']}" if "lang" in st.query_params else ""
+    st.markdown(f"[{_('Printable view (A4)')}](Lesson?print=1{lang})")
+    st.stop()
+
+step = STEPS[current.step]
+top, code_box = st.columns([3, 1])
+with code_box:  # the join code, large enough to read from the back row
+    st.markdown(
+        f"<div style='font-size:3rem;font-weight:700;letter-spacing:.2em'>{code}</div>",
+        unsafe_allow_html=True,
+    )
+    st.image(qr_png(join_url(code)), width=160)
+    st.caption(join_url(code))
+with top:
+    st.caption(_("Question {i} of {n}").format(i=current.step + 1, n=len(STEPS)))
+    st.title(_(step.question))
+    if step.choices:
+        st.markdown("  \n".join(f"**{chr(65 + i)}.** {c}" for i, c in enumerate(choice_labels(step))))
+    page, params = step_link(step)
+    if st.button(_("Open the page for this question"), icon=":material/open_in_new:"):
+        st.switch_page(page, query_params=params)
+    if step.seconds:
+        st.caption(_("Its training takes about {s} s on a 2-core laptop.").format(s=step.seconds))
+
+b1, b2, b3, b4 = st.columns(4)
+try:
+    if b1.button(_("Previous"), disabled=current.step == 0):
+        classroom.go(key, code, current.step - 1)
+        st.rerun()
+    if b2.button(_("Reveal"), type="primary", disabled=current.revealed):
+        classroom.reveal(key, code)
+        st.rerun()
+    if b3.button(_("Next question"), disabled=current.step == len(STEPS) - 1):
+        classroom.go(key, code, current.step + 1)
+        st.rerun()
+    if b4.button(_("Close the lesson"), disabled=not current.open):
+        classroom.close(key, code)
+        st.rerun()
+except poll.PollError as e:
+    st.error(str(e))
+
+reveal = evidence(step) if current.revealed else None
+
+
+@fragment(run_every=None if current.revealed else 1.0)
+def tally():
+    answers = classroom.answers(code, current.step)
+    counts = poll.tally(step, answers)
+    correct = reveal.correct if isinstance(reveal, lesson.Reveal) else None
+    labels = [chr(65 + int(k)) for k in counts] if step.choices else list(counts)
+    chart(plots.tally_chart(labels, list(counts.values()), correct, bool(step.choices)))
+    st.caption(_("{n} answers").format(n=len(answers)))
+
+
+tally()
+if isinstance(reveal, lesson.Reveal):
+    st.success(reveal.answer)
+    st.write(reveal.why)
+    for line in reveal.context:
+        st.caption(line)
+elif reveal is not None:
+    st.warning(reveal)
+with st.expander(_("Teacher's notes")):
+    st.write(_(step.notes))

@@ -1,0 +1,22 @@
+"""What the browser tests share: where Chromium is, the teacher's key, waiting for a page to settle."""
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = os.environ.get("KDVIZ_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+TEACHER_KEY = "browser-test-key"
+BROWSER = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM, reason="no Chromium found (apt-get install -y chromium, or set KDVIZ_CHROMIUM)"
+    ),
+]
+
+
+def wait_idle(page) -> None:
+    """Wait until Streamlit has no script run in flight (its status widget is gone), then settle."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30000)
+    page.wait_for_timeout(700)

@@ -1,0 +1,188 @@
+"""The lesson in a real browser, in both languages: a teacher on a 1280 x 720 projector, three students
+on phones answering every step, a fourth session without the teacher's key that cannot drive it;
+every page keeping its settings across the menu; projector and phone sizes measured."""
+
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from kdviz.lesson import STEPS
+from tests.browser.helpers import BROWSER, TEACHER_KEY, wait_idle
+
+pytestmark = BROWSER
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs" / "lesson"
+PROJECTOR = {"width": 1280, "height": 720}
+PHONE = {"width": 390, "height": 844}
+WORDS = {
+    "en": {"start": "Start the lesson", "reveal": "Reveal", "next": "Next question", "send": "Send",
+           "question": "Question {i} of {n}", "answers": "{n} answers"},
+    "zh": {"start": "开始上课", "reveal": "揭晓答案", "next": "下一题", "send": "提交",
+           "question": "第 {i} 题，共 {n} 题", "answers": "已收到 {n} 个回答"},
+}
+
+
+def query(page) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def click(page, label: str) -> None:
+    page.get_by_role("button", name=label, exact=True).click()
+    wait_idle(page)
+
+
+def tally(page) -> list[int]:
+    """The teacher's tally chart: answers per bar."""
+    return page.evaluate(
+        "(() => { const p = [...document.querySelectorAll('.js-plotly-plot')].pop();"
+        " return p && p.data ? p.data[0].y.map(Number) : []; })()"
+    )
+
+
+def answer(student, step, j: int, words) -> str:
+    """Student j's answer to `step`: choice j (mod the choices) or the number 10 (j + 1)."""
+    if step.choices:
+        i = j % len(step.choices)
+        student.get_by_role("button", name=re.compile(rf"^{chr(65 + i)}\. ")).click()
+        wait_idle(student)
+        return str(i)
+    student.get_by_role("textbox").last.fill(str(10 * (j + 1)))
+    click(student, words["send"])
+    return str(10 * (j + 1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_whole_lesson_with_three_students_and_an_intruder(server, browser, lang):
+    words = WORDS[lang]
+    teacher = browser.new_context(viewport=PROJECTOR).new_page()
+    teacher.goto(f"{server}/Lesson?lang={lang}&present=1&key={TEACHER_KEY}")
+    wait_idle(teacher)
+    assert "key" not in query(teacher)  # taken out of the projected address bar
+    click(teacher, words["start"])
+    teacher.wait_for_function("location.search.includes('code=')", timeout=15000)
+    code = query(teacher)["code"]
+    students = []
+    for _ in range(3):
+        s = browser.new_context(viewport=PHONE).new_page()
+        s.goto(f"{server}/Join?code={code}&lang={lang}")
+        students.append(s)
+    intruder = browser.new_context(viewport=PHONE).new_page()
+    intruder.goto(f"{server}/Lesson?code={code}&lang={lang}&key=not-the-key")
+    wait_idle(intruder)
+    assert intruder.get_by_role("button", name=words["reveal"], exact=True).count() == 0
+    assert intruder.get_by_role("button", name=words["start"], exact=True).count() == 0
+    DOCS.mkdir(parents=True, exist_ok=True)
+    for i, step in enumerate(STEPS):
+        heading = words["question"].format(i=i + 1, n=len(STEPS))
+        expected: dict[str, int] = {}
+        for j, s in enumerate(students):
+            s.get_by_text(heading).wait_for(timeout=20000)
+            given = answer(s, step, j, words)
+            expected[given] = expected.get(given, 0) + 1
+        teacher.get_by_text(words["answers"].format(n=3)).wait_for(timeout=10000)
+        wait_idle(teacher)
+        counts = tally(teacher)
+        if step.choices:
+            assert counts == [expected.get(str(k), 0) for k in range(len(step.choices))]
+        else:
+            assert sorted(counts) == sorted(expected.values())
+        click(teacher, words["reveal"])
+        teacher.locator("[data-testid='stAlertContainer']").first.wait_for(timeout=60000)
+        teacher.screenshot(path=str(DOCS / f"{lang}-{i + 1}-{step.id}.png"))
+        assert teacher.evaluate("document.documentElement.scrollWidth") <= PROJECTOR["width"]
+        late = students[0]
+        assert late.get_by_role("button", name=re.compile(r"^A\. ")).count() == 0  # answers closed
+        if i < len(STEPS) - 1:
+            click(teacher, words["next"])
+    # the intruder still cannot drive it, and the lesson is where the teacher left it
+    intruder.reload()
+    wait_idle(intruder)
+    assert intruder.get_by_role("button", name=words["next"], exact=True).count() == 0
+    for p in (teacher, *students, intruder):
+        p.context.close()
+
+
+def test_every_page_keeps_its_settings_across_the_menu(server, browser):
+    """Set values on each page, leave through the menu, come back through the menu."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    views = {
+        "Temperature": ("/Temperature?T=20&preset=confident", {"T": "20", "preset": "confident"}),
+        "Dark_Knowledge": ("/Dark_Knowledge?T=10&cls=4", {"T": "10", "cls": "4"}),
+        "Distillation_Lab": (
+            "/Distillation_Lab?epochs=7&n=1000&seed=7&student=100,100",
+            {"epochs": "7", "n": "1000", "seed": "7", "student": "100,100"},
+        ),
+        "Experiments": ("/Experiments?preset=tiny&only=few_labels", {"preset": "tiny", "only": "few_labels"}),
+    }
+    menu = {"Temperature": "Temperature", "Dark_Knowledge": "Dark knowledge",
+            "Distillation_Lab": "Distillation Lab", "Experiments": "Experiments"}
+    for name, (link, expected) in views.items():
+        page.goto(server + link)
+        wait_idle(page)
+        page.get_by_role("link", name="Home").click()
+        wait_idle(page)
+        page.get_by_role("link", name=menu[name]).click()
+        wait_idle(page)
+        page.wait_for_function(f"location.pathname.endsWith('/{name}')", timeout=10000)
+        got = query(page)
+        assert {k: got.get(k) for k in expected} == expected, name
+    # the Lab's inputs show the kept values, not the widgets' minimums
+    page.goto(server + "/Distillation_Lab?epochs=7&seed=7")
+    wait_idle(page)
+    page.get_by_role("link", name="Temperature").click()
+    wait_idle(page)
+    page.get_by_role("link", name="Distillation Lab").click()
+    wait_idle(page)
+    assert page.get_by_label("Epochs").input_value() == "7"
+    assert page.get_by_label("Seed").input_value() == "7"
+    # the language and projector mode travel with the menu too
+    page.goto(server + "/Temperature?lang=zh&present=1")
+    wait_idle(page)
+    page.get_by_role("link", name="蒸馏实验室").click()
+    wait_idle(page)
+    got = query(page)
+    assert got.get("lang") == "zh" and got.get("present") == "1"
+    page.close()
+
+
+def test_projector_mode_text_is_readable_from_the_back_row(server, browser):
+    page = browser.new_page(viewport=PROJECTOR)
+    for path in ("/Temperature", "/Lesson", "/Distillation_Lab"):
+        page.goto(f"{server}{path}?present=1")
+        wait_idle(page)
+        body = page.evaluate(
+            "Math.min(...[...document.querySelectorAll('[data-testid=stMarkdownContainer] p')]"
+            ".map(p => parseFloat(getComputedStyle(p).fontSize)))"
+        )
+        assert body >= 20, (path, body)
+        charts = page.evaluate(
+            "[...document.querySelectorAll('.js-plotly-plot text')].filter(t => t.textContent.trim())"
+            ".map(t => parseFloat(t.style.fontSize || getComputedStyle(t).fontSize))"
+        )
+        if charts:
+            assert min(charts) >= 16, (path, min(charts))
+        assert page.evaluate("document.documentElement.scrollWidth") <= PROJECTOR["width"], path
+        sidebar = page.locator("[data-testid=stSidebar]")
+        assert sidebar.count() == 0 or sidebar.get_attribute("aria-expanded") == "false"
+    page.close()
+
+
+def test_a_phone_shows_the_t_control_with_its_chart_and_fits_the_join_page(server, browser):
+    page = browser.new_page(viewport=PHONE)
+    page.goto(f"{server}/Temperature")
+    page.wait_for_selector(".js-plotly-plot", timeout=30000)
+    wait_idle(page)
+    slider = page.get_by_role("slider").first.bounding_box()
+    chart = page.locator(".js-plotly-plot").first.bounding_box()
+    assert chart["y"] + chart["height"] / 2 - slider["y"] < PHONE["height"], "T and its chart a screen apart"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.goto(f"{server}/Join?code=ABCD")
+    wait_idle(page)
+    for box in page.locator("input, button").all():
+        b = box.bounding_box()
+        if b:
+            assert b["x"] >= 0 and b["x"] + b["width"] <= PHONE["width"]
+    page.close()

@@ -1,0 +1,120 @@
+"""Every page in 简体中文 (?lang=zh) under AppTest: no English sentence left, the same behaviour.
+
+Texts are gathered from every element a user reads: titles, paragraphs, captions, messages,
+widget labels, help, options, table headers and cells, metrics, and the charts' titles, axes,
+legends and hover text. A run of two or more English words outside the allowed names fails.
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.core.test_i18n import english_runs
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = [
+    "app.py",
+    "pages/0_Lesson.py",
+    "pages/1_Temperature.py",
+    "pages/2_Dark_Knowledge.py",
+    "pages/3_Distillation_Lab.py",
+    "pages/4_Experiments.py",
+    "pages/5_Join.py",
+]
+KEY = "test-teacher-key"
+
+
+def texts(at) -> list[str]:
+    out = []
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "info",
+        "warning",
+        "error",
+        "success",
+    ):
+        out += [str(e.value) for e in getattr(at, kind)]
+    for kind in (
+        "button",
+        "selectbox",
+        "multiselect",
+        "radio",
+        "toggle",
+        "checkbox",
+        "number_input",
+        "text_input",
+        "select_slider",
+        "slider",
+        "expander",
+        "tabs",
+    ):
+        for w in getattr(at, kind, []):
+            out += [str(getattr(w, "label", "") or ""), str(getattr(w, "help", "") or "")]
+            if kind in ("selectbox", "multiselect", "radio", "select_slider"):
+                out += [str(o) for o in w.options]
+    for m in at.metric:
+        out += [str(m.label), str(m.value), str(m.delta or "")]
+    for d in at.dataframe:
+        df = d.value
+        out += [str(c) for c in df.columns] + [str(v) for v in df.astype(str).to_numpy().ravel()[:200]]
+    for chart in at.get("plotly_chart"):
+        out += chart_texts(json.loads(chart.proto.spec))
+    return [t for t in out if t]
+
+
+def chart_texts(spec: dict) -> list[str]:
+    found = []
+
+    def walk(node, key=""):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, k)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif isinstance(node, str) and key in ("text", "name", "hovertemplate", "title"):
+            found.append(node)
+
+    walk({k: v for k, v in spec.items() if k != "config"})
+    return found
+
+
+def page(path, lang="zh", **params):
+    at = AppTest.from_file(str(ROOT / path), default_timeout=120)
+    at.query_params["lang"] = lang
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at
+
+
+@pytest.fixture
+def zh_env(tiny_env, monkeypatch):
+    monkeypatch.setenv("KDVIZ_TEACHER_KEY", KEY)
+    return tiny_env
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_in_chinese_shows_no_english_sentence(zh_env, path):
+    at = page(path).run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert any("\u4e00" <= ch <= "\u9fff" for t in shown for ch in t), "no Chinese on the page"
+    leftover = {t: english_runs(t) for t in shown if english_runs(t)}
+    assert leftover == {}
+
+
+def test_the_started_lesson_in_chinese_shows_no_english_sentence(zh_env):
+    at = page("pages/0_Lesson.py", key=KEY).run()
+    next(b for b in at.button if b.label == "开始上课").click().run()
+    assert not at.exception, at.exception
+    assert at.query_params.get("code")
+    next(b for b in at.button if b.label == "揭晓答案").click().run()
+    assert not at.exception, at.exception
+    leftover = {t: english_runs(t) for t in texts(at) if english_runs(t)}
+    assert leftover == {}
