@@ -154,6 +154,14 @@ STEPS = (
 STEP_IDS = tuple(s.id for s in STEPS)
 
 
+def marks(step: Step) -> tuple[str, ...]:
+    """What a choice is called on the bars and the phones: itself when every choice is short (the
+    digits, "T = 2.5"), else a letter (A, B, C...) beside the choice's text."""
+    if all(len(c) <= 8 for c in step.choices):
+        return step.choices
+    return tuple(chr(65 + i) for i in range(len(step.choices)))
+
+
 @dataclass(frozen=True)
 class Reveal:
     """What was measured: the answer in words, the right choice (or the measured number) and why."""
@@ -201,7 +209,8 @@ def reveal_four(logits: torch.Tensor, labels: torch.Tensor, T: float = 4.0) -> R
     like = int(row.argmax())
     return Reveal(
         _(
-            "A {like}: on the test set's fours, the teacher gives {like} {p:.1%} of its mass at T = {T:g}."
+            "The digit {like}: at T = {T:g} the teacher gives it {p:.1%} of its mass on the test set's "
+            "fours, more than any other wrong digit."
         ).format(like=like, p=float(row[like]), T=T),
         like,
         _("The teacher learnt that from images alone: the labels only ever say '4'."),

@@ -7,11 +7,15 @@ from kdviz.i18n import _
 from kdviz.lesson import STEPS
 from pages.ui.layout import chart, fragment, setup_page
 from pages.ui.lesson import choice_labels, class_poll, evidence, join_url, qr_png, step_link, teacher_key
+from pages.ui.links import url_state, write_url
 
 setup_page("Lesson")
 classroom = class_poll()
 key = teacher_key()
-code = str(st.query_params.get("code", "")).upper()
+url_state("lesson", {"code": ("", lambda raw: str(raw).strip().upper()[:8])})
+code = st.session_state["code"]
+if code:
+    write_url({"code": code})
 current = classroom.lesson(code) if code else None
 
 if st.query_params.get("print") == "1":  # the whole lesson on A4: questions, choices, notes
@@ -41,7 +45,8 @@ if current is None or not classroom.is_teacher(key):
         st.session_state["_teacher_key"] = key = typed
     if classroom.is_teacher(key):
         if st.button(_("Start the lesson"), type="primary"):
-            st.query_params["code"] = classroom.start(key)
+            st.session_state["code"] = classroom.start(key)
+            write_url({"code": st.session_state["code"]})
             st.rerun()
     elif key:
         st.error(_("That is not this server's teacher's key."))
@@ -51,26 +56,45 @@ if current is None or not classroom.is_teacher(key):
     st.stop()
 
 step = STEPS[current.step]
-top, code_box = st.columns([3, 1])
-with code_box:  # the join code, large enough to read from the back row
-    st.markdown(
-        f"<div style='font-size:3rem;font-weight:700;letter-spacing:.2em'>{code}</div>",
+marks = lesson.marks(step)
+reveal = evidence(step) if current.revealed else None
+question, side = st.columns([3, 2], gap="large")
+with question:
+    st.caption(_("Question {i} of {n}").format(i=current.step + 1, n=len(STEPS)))
+    st.subheader(_(step.question))
+    if step.choices and list(marks) != choice_labels(step):
+        st.markdown("  \n".join(f"**{m}.** {c}" for m, c in zip(marks, choice_labels(step))))
+    if isinstance(reveal, lesson.Reveal):
+        st.success(reveal.answer)
+        st.write(reveal.why)
+        for line in reveal.context:
+            st.caption(line)
+    elif reveal is not None:
+        st.warning(reveal)
+with side:  # the join code, large enough to read from the back row, then the class's answers
+    qr, join = st.columns([1, 2])
+    qr.image(qr_png(join_url(code)), width=110)
+    join.markdown(
+        f"<div style='font-size:2.4rem;font-weight:700;letter-spacing:.2em'>{code}</div>",
         unsafe_allow_html=True,
     )
-    st.image(qr_png(join_url(code)), width=160)
-    st.caption(join_url(code))
-with top:
-    st.caption(_("Question {i} of {n}").format(i=current.step + 1, n=len(STEPS)))
-    st.title(_(step.question))
-    if step.choices:
-        st.markdown("  \n".join(f"**{chr(65 + i)}.** {c}" for i, c in enumerate(choice_labels(step))))
-    page, params = step_link(step)
-    if st.button(_("Open the page for this question"), icon=":material/open_in_new:"):
-        st.switch_page(page, query_params=params)
-    if step.seconds:
-        st.caption(_("Its training takes about {s} s on a 2-core laptop.").format(s=step.seconds))
+    join.caption(join_url(code))
 
-b1, b2, b3, b4 = st.columns(4)
+    @fragment(run_every=None if current.revealed else 1.0)
+    def tally():
+        answers = classroom.answers(code, current.step)
+        counts = poll.tally(step, answers)
+        correct = reveal.correct if isinstance(reveal, lesson.Reveal) else None
+        labels = [marks[int(k)] for k in counts] if step.choices else list(counts)
+        chart(plots.tally_chart(labels, list(counts.values()), correct, bool(step.choices)))
+        st.caption(_("{n} answers").format(n=len(answers)))
+
+    tally()
+
+b0, b1, b2, b3, b4 = st.columns([2.8, 1, 1, 1.4, 1.4])
+page, params = step_link(step)
+if b0.button(_("Open the page for this question"), icon=":material/open_in_new:"):
+    st.switch_page(page, query_params=params)
 try:
     if b1.button(_("Previous"), disabled=current.step == 0):
         classroom.go(key, code, current.step - 1)
@@ -86,27 +110,7 @@ try:
         st.rerun()
 except poll.PollError as e:
     st.error(str(e))
-
-reveal = evidence(step) if current.revealed else None
-
-
-@fragment(run_every=None if current.revealed else 1.0)
-def tally():
-    answers = classroom.answers(code, current.step)
-    counts = poll.tally(step, answers)
-    correct = reveal.correct if isinstance(reveal, lesson.Reveal) else None
-    labels = [chr(65 + int(k)) for k in counts] if step.choices else list(counts)
-    chart(plots.tally_chart(labels, list(counts.values()), correct, bool(step.choices)))
-    st.caption(_("{n} answers").format(n=len(answers)))
-
-
-tally()
-if isinstance(reveal, lesson.Reveal):
-    st.success(reveal.answer)
-    st.write(reveal.why)
-    for line in reveal.context:
-        st.caption(line)
-elif reveal is not None:
-    st.warning(reveal)
 with st.expander(_("Teacher's notes")):
     st.write(_(step.notes))
+    if step.seconds:
+        st.caption(_("Its training takes about {s} s on a 2-core laptop.").format(s=step.seconds))

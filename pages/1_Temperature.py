@@ -9,7 +9,7 @@ import streamlit as st
 from kdviz import plots, temperature
 from kdviz.i18n import N_, _, language
 from kdviz.links import decode_list, encode_list
-from pages.ui.layout import setup_page
+from pages.ui.layout import chart, setup_page
 from pages.ui.links import parse_t, t_control, url_notice, url_state, write_url
 
 # key (the link's "preset") -> (title, mode, class names, values). Titles and class names are
@@ -123,6 +123,7 @@ with left:
     )
 with right:
     T = t_control("T")
+    log_y = st.toggle(_("Log scale for probabilities (shows the tiny ones)"), key="log_y")
 
 try:
     names, logits = temperature.parse_distribution(edited["class"].tolist(), edited["value"].tolist(), mode)
@@ -154,7 +155,7 @@ for k in ("classes", "values"):
         del st.query_params[k]
 
 q_now, q_one = temperature.softmax_t(logits, T), temperature.softmax_t(logits, 1.0)
-with right:  # metrics two and one across: three in this column cut their numbers short at 800 px
+with left:  # metrics two and one across: three in a column cut their numbers short at 800 px
     top = int(q_now.argmax())
     a, b = st.columns(2)
     c, _spare = st.columns(2)
@@ -182,19 +183,16 @@ with right:  # metrics two and one across: three in this column cut their number
             "T → ∞: uniform, 1/C for every class."
         )
     )
-
-log_y = st.toggle(_("Log scale for probabilities (shows the tiny ones)"), key="log_y")
-st.plotly_chart(plots.compare_bars(names, logits, T, log_y), width="stretch")
+with right:  # the chart T moves right under T: one screen on a phone too
+    chart(plots.compare_bars(names, logits, T, log_y))
 
 temps = sorted(set(temperature.DOC_TEMPERATURES) | {T})
 col1, col2 = st.columns(2)
 with col1:
-    st.plotly_chart(plots.curves(temperature.softened_table(logits, names, temps), T, log_y), width="stretch")
+    chart(plots.curves(temperature.softened_table(logits, names, temps), T, log_y))
 with col2:
     grid = np.logspace(-1, 2, 121).tolist()
-    st.plotly_chart(
-        plots.entropy_plot(temperature.entropy_curve(logits, grid), T, H, len(names)), width="stretch"
-    )
+    chart(plots.entropy_plot(temperature.entropy_curve(logits, grid), T, H, len(names)))
 
 st.subheader(_("The formula, with your numbers"))
 pick = st.selectbox(_("Class"), names, index=min(1, len(names) - 1), key="pick")

@@ -10,7 +10,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from kdviz import dark, plots, temperature
 from kdviz.i18n import N_, _
-from pages.ui.layout import data_or_stop, device_control, setup_page
+from pages.ui.layout import chart, data_or_stop, device_control, setup_page
 from pages.ui.links import parse_t, t_control, url_notice, url_state, write_url
 from pages.ui.teachers import choose_teacher
 
@@ -138,7 +138,7 @@ with chart_col:
     )
     bars.update_layout(title=title)
     bars.update_xaxes(title=_("digit"))
-    st.plotly_chart(bars, width="stretch")
+    chart(bars)
 bits_t, bits_one = temperature.entropy(q_t), temperature.entropy(q_one)
 # two per row: four metrics across a narrow screen cut their numbers short ("1.03...")
 m1, m2 = st.columns(2)
@@ -162,7 +162,7 @@ st.caption(
 )
 temps = sorted(set(temperature.DOC_TEMPERATURES) | {T})
 curves = plots.curves(temperature.softened_table(z, DIGITS, temps), T, log_y)
-st.plotly_chart(curves.update_xaxes(title=_("digit")), width="stretch")
+chart(curves.update_xaxes(title=_("digit")))
 
 # --- 3. Class similarity ---------------------------------------------------------------------------
 st.subheader(_("3. What does the teacher think a 3 resembles?"))
@@ -195,7 +195,7 @@ with h1:
     heat.update_layout(
         title=_("Class similarity at T = {T:g}").format(T=T), height=520, margin=dict(l=10, r=10, t=50, b=10)
     )
-    st.plotly_chart(heat, width="stretch")
+    chart(heat)
 with h2:
     pairs = dark.similar_pairs(sim, top=10)
     st.markdown(_("**Most similar pairs** (mean of both directions)"))
@@ -232,7 +232,7 @@ def teacher_on(x, image_col, chart_col, key: str, title: str) -> None:
     )
     bars = plots.compare_bars(DIGITS, zu, T, log_y).update_xaxes(title=_("digit"))
     bars.update_layout(title=title)
-    chart_col.plotly_chart(bars, width="stretch", key=key)
+    chart(bars, chart_col, key=key)
 
 
 def clear_pad() -> None:

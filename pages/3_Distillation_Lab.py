@@ -18,7 +18,7 @@ from kdviz.footprint import tradeoff
 from kdviz.history import class_table
 from kdviz.i18n import _
 from kdviz.teacher import TeacherSpec, checkpoint_path
-from pages.ui.layout import app_settings, cache_dir, data_or_stop, device_control, fragment, setup_page
+from pages.ui.layout import app_settings, cache_dir, chart, data_or_stop, device_control, fragment, setup_page
 from pages.ui.links import parse_choice, url_notice, url_state, write_url
 from pages.ui.runs import (
     footprints,
@@ -320,7 +320,7 @@ def live():
             for r in shown
         }
         left, right = st.columns(2)
-        left.plotly_chart(
+        chart(
             plots.training_curves(
                 ep,
                 errors,
@@ -329,11 +329,9 @@ def live():
                 {_("teacher"): teacher.test_errors},
                 overlay,
             ),
-            width="stretch",
+            left,
         )
-        right.plotly_chart(
-            plots.training_curves(ep, losses, _("Training loss terms per epoch"), _("loss")), width="stretch"
-        )
+        chart(plots.training_curves(ep, losses, _("Training loss terms per epoch"), _("loss")), right)
     lab_runs = st.session_state.setdefault("lab_runs", [])  # (job id, LabResult), oldest first
     if job.finished and job.result is not None and all(jid != job.id for jid, _result in lab_runs):
         lab_runs.append((job.id, job.result))
@@ -378,7 +376,7 @@ if lab_runs:
             (_("run {number}: {label}").format(number=i, label=n), r.cfg.hidden, e)
             for n, e in zip(labels(r.cfg.students), r.errors)
         ]
-    st.plotly_chart(plots.size_tradeoff(tradeoff(points)), width="stretch")
+    chart(plots.size_tradeoff(tradeoff(points)))
 
 class_runs = history.runs() if history else []
 if class_runs:

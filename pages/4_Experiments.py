@@ -15,7 +15,7 @@ from kdviz.experiments import (
 )
 from kdviz.footprint import tradeoff
 from kdviz.i18n import N_, _
-from pages.ui.layout import app_settings, cache_dir, data_or_stop, device_control, fragment, setup_page
+from pages.ui.layout import app_settings, cache_dir, chart, data_or_stop, device_control, fragment, setup_page
 from pages.ui.links import parse_choice, url_notice, url_state, write_url
 from pages.ui.runs import footprints, progress_line, redraw_once_finished, session_run, start_run
 
@@ -138,7 +138,7 @@ def size_panel(r: Result, finished: bool) -> None:
         )
     )
     points = [(m["model"], m["hidden"], m["test errors"]) for m in r.models]
-    right.plotly_chart(plots.size_tradeoff(tradeoff(points)), width="stretch")
+    chart(plots.size_tradeoff(tradeoff(points)), right)
 
 
 def show(r: Result, finished: bool) -> None:
@@ -169,7 +169,7 @@ def show(r: Result, finished: bool) -> None:
     )
     fig = plots.experiment_figure(r.name, r.curve, len(data.test_y))
     if fig is not None:
-        right.plotly_chart(fig, width="stretch")
+        chart(fig, right)
     if r.models:
         size_panel(r, finished)
 

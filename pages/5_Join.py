@@ -4,11 +4,12 @@ import streamlit as st
 
 from kdviz import poll
 from kdviz.i18n import _
-from kdviz.lesson import STEPS
+from kdviz.lesson import STEPS, marks
 from pages.ui.layout import fragment, setup_page
 from pages.ui.lesson import choice_labels, class_poll, device_id
 
 setup_page("Join the lesson")
+st.title(_("Join the lesson"))
 classroom = class_poll()
 me = device_id()
 code = st.text_input(_("Join code"), value=str(st.query_params.get("code", "")), max_chars=8).strip().upper()
@@ -39,10 +40,10 @@ def question():
         return
     try:
         if step.choices:
-            for i, label in enumerate(choice_labels(step)):
+            for i, (mark, label) in enumerate(zip(marks(step), choice_labels(step))):
                 picked = mine == str(i)
                 if st.button(
-                    f"{chr(65 + i)}. {label}",
+                    label if mark == step.choices[i] else f"{mark}. {label}",
                     key=f"a{current.step}_{i}",
                     type="primary" if picked else "secondary",
                     width="stretch",
@@ -59,7 +60,7 @@ def question():
         st.error(str(e))
         return
     if mine is not None:
-        shown = f"{chr(65 + int(mine))}. {choice_labels(step)[int(mine)]}" if step.choices else mine
+        shown = choice_labels(step)[int(mine)] if step.choices else mine
         st.success(_("Your answer: {answer}. You can change it until the reveal.").format(answer=shown))
 
 

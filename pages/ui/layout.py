@@ -28,10 +28,10 @@ SHARED_PARAMS = ("lang", "present")
 # Projector mode: text read from the back of a classroom on a 1280 x 720 projector. Streamlit sizes
 # its text in rem, so one root size scales it all; charts get their own (chart()).
 PROJECTOR_CSS = """<style>
-html { font-size: 22px !important; }
-.block-container { padding-top: 2rem !important; max-width: 100% !important; }
+html { font-size: 23px !important; }  /* captions and labels are 0.875rem: 20 px */
+.block-container { padding-top: 3.5rem !important; max-width: 100% !important; }
 </style>"""
-PROJECTOR_CHART_FONT = 18  # px: plotly's text, titles a little larger
+PROJECTOR_CHART_FONT = 22  # px: plotly draws minor log-axis labels at 3/4 of it, still 16 px
 PHONE_CSS = """<style>
 @media (max-width: 640px) { .katex-display { overflow-x: auto; overflow-y: hidden; } }
 </style>"""
@@ -95,11 +95,11 @@ def use_session_language() -> None:
     i18n.set_language(st.session_state.get("_lang", i18n.DEFAULT))
 
 
-def chart(fig, where=None) -> None:
+def chart(fig, where=None, key: str | None = None) -> None:
     """A plotly figure at the page's width, its text sized for the projector when that is on."""
     if projector():
         fig.update_layout(font_size=PROJECTOR_CHART_FONT, title_font_size=PROJECTOR_CHART_FONT + 4)
-    (where or st).plotly_chart(fig, width="stretch")
+    (where or st).plotly_chart(fig, width="stretch", key=key)
 
 
 def fragment(run_every: float | None = None):

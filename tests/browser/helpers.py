@@ -20,3 +20,12 @@ def wait_idle(page) -> None:
     page.wait_for_timeout(300)
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30000)
     page.wait_for_timeout(700)
+
+
+def open_page(page, url: str) -> None:
+    """Go to `url` and wait until the page's script has drawn it (a title or a widget) and settled."""
+    page.goto(url)
+    page.wait_for_selector(
+        "[data-testid=stMain] h1, [data-testid=stMain] [data-testid=stWidgetLabel]", timeout=60000
+    )
+    wait_idle(page)

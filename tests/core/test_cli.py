@@ -163,7 +163,9 @@ def test_app_passes_streamlit_options_through(monkeypatch, capsys):
     assert len(key) >= 8 and f"localhost:8999/Lesson?key={key}" in printed
     monkeypatch.setenv("KDVIZ_TEACHER_KEY", "a-key-the-teacher-set")
     main(["app"])
-    assert calls[1][2]["KDVIZ_TEACHER_KEY"] == "a-key-the-teacher-set" and "key" not in capsys.readouterr().out
+    assert (
+        calls[1][2]["KDVIZ_TEACHER_KEY"] == "a-key-the-teacher-set" and "key" not in capsys.readouterr().out
+    )
 
 
 @pytest.mark.slow
