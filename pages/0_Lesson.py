@@ -52,7 +52,8 @@ if current is None or not classroom.is_teacher(key):
         st.error(_("That is not this server's teacher's key."))
     st.markdown("\n".join(f"{i}. {_(s.question)}" for i, s in enumerate(STEPS, 1)))
     lang = f"&lang={st.query_params['lang']}" if "lang" in st.query_params else ""
-    st.markdown(f"[{_('Printable view (A4)')}](Lesson?print=1{lang})")
+    printable = _("Printable view (A4)")
+    st.markdown(f"[{printable}](Lesson?print=1{lang})")
     st.stop()
 
 step = STEPS[current.step]
@@ -65,8 +66,7 @@ with question:
     if step.choices and list(marks) != choice_labels(step):
         st.markdown("  \n".join(f"**{m}.** {c}" for m, c in zip(marks, choice_labels(step))))
     if isinstance(reveal, lesson.Reveal):
-        st.success(reveal.answer)
-        st.write(reveal.why)
+        st.success(f"{reveal.answer}\n\n{reveal.why}")
         for line in reveal.context:
             st.caption(line)
     elif reveal is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import html
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -66,13 +68,8 @@ def setup_page(title: str) -> None:
 
 def view_controls(language: str, present: bool) -> None:
     """The sidebar's language and projector switches; both live in the URL (?lang=, ?present=1)."""
-    codes = list(i18n.LANGUAGES)
-    chosen = st.selectbox(
-        _("Language"), codes, index=codes.index(language), format_func=i18n.LANGUAGES.get, key="_lang_pick"
-    )
-    if chosen != language:
-        st.query_params["lang"] = chosen
-        st.rerun()
+    st.session_state["_language_slot"] = st.empty()
+    language_links()
     shown = st.toggle(
         _("Projector mode"),
         value=present,
@@ -85,6 +82,25 @@ def view_controls(language: str, present: bool) -> None:
         else:
             del st.query_params["present"]
         st.rerun()
+
+
+def language_links() -> None:
+    """The language switch: links that reload the page with its settings and the other language.
+
+    A reload, not a widget: a selectbox keeps its value in the browser as the old language's
+    label, which the new labels would not match; a fresh session rebuilds every widget from the
+    URL (pages.ui.links). Drawn again by write_url once a page has put its settings in the URL."""
+    slot = st.session_state.get("_language_slot")
+    if slot is None:
+        return
+    here, language = st.query_params.to_dict(), st.session_state.get("_lang", i18n.DEFAULT)
+    links = " · ".join(
+        f"<b>{html.escape(name)}</b>"
+        if code == language
+        else f'<a href="?{html.escape(urlencode(here | {"lang": code}))}">{html.escape(name)}</a>'
+        for code, name in i18n.LANGUAGES.items()
+    )
+    slot.html(f"<div class='kdviz-language'>{html.escape(_('Language'))}: {links}</div>")
 
 
 def projector() -> bool:

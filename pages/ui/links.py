@@ -99,6 +99,9 @@ def write_url(values: dict) -> None:
     page = st.session_state.get("_url_page")
     if page is not None:
         st.session_state.setdefault("_url_memory", {})[page] = text
+    from pages.ui.layout import language_links
+
+    language_links()  # its links carry these settings to the other language
 
 
 def forget(page: str, key: str) -> None:

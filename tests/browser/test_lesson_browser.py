@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from kdviz import i18n
 from kdviz.lesson import STEPS, marks
 from tests.browser.helpers import BROWSER, TEACHER_KEY, open_page, wait_idle
 
@@ -36,6 +37,25 @@ WORDS = {
         "revealed": "请看老师的屏幕：答案已经揭晓。",
     },
 }
+
+
+def say(lang: str, message: str) -> str:
+    """What the app shows for `message` in `lang` (kdviz.i18n's own catalog)."""
+    return message if lang == "en" else i18n._catalog(lang).gettext(message)
+
+
+def run_the_race(teacher, lang: str) -> None:
+    """Predict, run, reveal: open the step's page, train there, come back to the lesson by the menu."""
+    click(teacher, say(lang, "Open the page for this question"))
+    teacher.wait_for_function("location.pathname.endsWith('/Distillation_Lab')", timeout=30000)
+    assert query(teacher)["n"] == "1000" and query(teacher)["epochs"] == "10"  # the step's own state
+    teacher.get_by_role("button", name=say(lang, "Train students"), exact=True).wait_for(timeout=60000)
+    click(teacher, say(lang, "Train students"))
+    teacher.get_by_text(say(lang, "3. Results (this session)")).wait_for(timeout=120000)
+    teacher.locator("[data-testid=stExpandSidebarButton]").click()
+    teacher.get_by_role("link", name=say(lang, "Lesson")).click()
+    wait_idle(teacher)
+    teacher.locator("[data-testid=stSidebarCollapseButton]").click()
 
 
 def query(page) -> dict:
@@ -105,8 +125,15 @@ def test_a_whole_lesson_with_three_students_and_an_intruder(server, browser, lan
             assert counts == [expected.get(str(k), 0) for k in range(len(step.choices))]
         else:
             assert sorted(counts) == sorted(expected.values())
+        if step.id == "race":
+            run_the_race(teacher, lang)
         click(teacher, words["reveal"])
         teacher.locator("[data-testid='stAlertContainer']").first.wait_for(timeout=60000)
+        if step.id == "race":  # measured by the run just made, not "nobody has run this race yet"
+            shown = teacher.locator("[data-testid=stAlertContainer]").first.inner_text()
+            expected = say(lang, "Listening to the teacher: {taught} test errors; labels only: {plain}.")
+            pattern = re.escape(expected).replace(r"\{taught\}", r"\d+").replace(r"\{plain\}", r"\d+")
+            assert re.search(pattern, shown), shown
         teacher.evaluate("document.querySelector('[data-testid=stMain]').scrollTo(0, 0)")
         teacher.wait_for_timeout(300)
         teacher.screenshot(path=str(DOCS / f"{lang}-{i + 1}-{step.id}.png"))
@@ -161,6 +188,11 @@ def test_every_page_keeps_its_settings_across_the_menu(server, browser):
     wait_idle(page)
     assert page.get_by_label("Epochs").input_value() == "7"
     assert page.get_by_label("Seed").input_value() == "7"
+    # the sidebar's language switch keeps the page's settings (and its widgets show them)
+    page.locator("[data-testid=stSidebar]").get_by_role("link", name="简体中文").click()
+    page.wait_for_function("location.search.includes('lang=zh')", timeout=15000)
+    open_page(page, page.url)
+    assert query(page)["epochs"] == "7" and page.get_by_label(say("zh", "Epochs")).input_value() == "7"
     # the language and projector mode travel with the menu too
     open_page(page, server + "/Temperature?lang=zh")
     page.get_by_role("link", name="蒸馏实验室").click()
