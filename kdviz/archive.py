@@ -1,9 +1,9 @@
 """Experiments results kept across restarts, so a lesson shows a run made before class at once.
 
-The paper's table takes minutes on a CPU: more than a lesson can wait. Every finished main-table
-result is written to `experiments-main.json` in the cache folder (a temp file, then a rename: a
-reader never sees half a file), with when and on what machine it ran, so the lesson's reveal says
-both beside the numbers.
+The paper's experiments take minutes on a CPU: more than a lesson can wait. Every finished result
+is written to `experiments-<name>.json` in the cache folder (a temp file, then a rename: a reader
+never sees half a file) with its numbers ("this run" of each row, in the experiment's row order),
+the preset, and when and on what machine it ran, so the lesson's reveal says both beside them.
 """
 
 from __future__ import annotations
@@ -14,40 +14,41 @@ import tempfile
 import time
 from pathlib import Path
 
-FILE = "experiments-main.json"
+
+def path(cache_dir, name: str) -> Path:
+    return Path(cache_dir) / f"experiments-{name}.json"
 
 
-def save_main(result, preset: str, cache_dir, machine: str) -> Path:
-    """Keep a main-table Result (kdviz.experiments.main_table): rows 1 and 2 are the labels-only
-    and the distilled student (each a mean over the preset's seeds)."""
+def save(result, preset: str, cache_dir, machine: str) -> Path:
+    """Keep a kdviz.experiments.Result: its rows' numbers, and for the omit-3 experiment the
+    number of threes in the test set (its curve's class_total)."""
     record = {
-        "plain": float(result.rows[1]["this run"]),
-        "distilled": float(result.rows[2]["this run"]),
+        "name": result.name,
+        "values": [float(row["this run"]) for row in result.rows],
         "preset": preset,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine,
     }
-    folder = Path(cache_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".experiments-", suffix=".json")
+    if result.name == "omit3":
+        record["threes"] = int(result.curve["class_total"].iloc[0])
+    target = path(cache_dir, result.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".experiments-", suffix=".json")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(record, f, ensure_ascii=False)
-    os.replace(tmp, folder / FILE)
-    return folder / FILE
+    os.replace(tmp, target)
+    return target
 
 
-def latest_main(cache_dir) -> dict | None:
-    """The kept main-table run ({distilled, plain, when, machine, preset}), or None if there is
-    none or the file is not one of ours (it is then ignored, never trusted)."""
+def latest(cache_dir, name: str) -> dict | None:
+    """The kept result of experiment `name` ({values, preset, when, machine, ...}), or None when
+    there is none or the file is not one of ours (then it is ignored, never trusted)."""
     try:
-        record = json.loads((Path(cache_dir) / FILE).read_text(encoding="utf-8"))
-        out = {
-            "distilled": float(record["distilled"]),
-            "plain": float(record["plain"]),
-            "when": str(record["when"]),
-            "machine": str(record["machine"]),
-            "preset": str(record["preset"]),
-        }
+        record = json.loads(path(cache_dir, name).read_text(encoding="utf-8"))
+        if record["name"] != name or not all(isinstance(v, int | float) for v in record["values"]):
+            return None
+        for key in ("preset", "when", "machine"):
+            record[key] = str(record[key])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return out
+    return record

@@ -283,8 +283,8 @@ def experiments(
 
     for result in run_all(data, settings, cache_dir, on_progress, should_stop, run.only, start):
         run.results.append(result)
-        if result.name == "main" and cache_dir is not None:  # for a lesson to show at once (kdviz.archive)
-            archive.save_main(result, run.preset, cache_dir, describe(data.train_x.device))
+        if cache_dir is not None:  # for a lesson to show at once (kdviz.archive)
+            archive.save(result, run.preset, cache_dir, describe(data.train_x.device))
         run.seconds = time.perf_counter() - began
         on_step(run)
     run.seconds = time.perf_counter() - began

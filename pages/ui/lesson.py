@@ -7,7 +7,7 @@ import uuid
 
 import streamlit as st
 
-from kdviz import lesson, poll
+from kdviz import archive, lesson, poll
 from kdviz.i18n import _
 from kdviz.lesson import Reveal, Step
 from pages.ui.layout import SHARED_PARAMS, app_settings, cache_dir, data_or_stop
@@ -90,17 +90,18 @@ def evidence(step: Step, device: str = "cpu") -> Reveal | str:
             return _(
                 "Nobody on this server has run this race yet: open the Lab for this step and press Train."
             )
-        return {"race": lesson.reveal_race, "small": lesson.reveal_small, "omit": lesson.reveal_omit}[
-            step.id
-        ](rs)
+        return {"race": lesson.reveal_race, "small": lesson.reveal_small}[step.id](rs)
     if step.needs == "experiments":
-        from kdviz.archive import latest_main
-
-        found = latest_main(cache_dir())
+        name = step.params["only"]
+        found = archive.latest(cache_dir(), name)
         if found is None:
             return _(
-                "No Experiments run of the main table is stored on this server: run it before class "
+                "No run of this experiment is stored on this server: run it before class "
                 "(open the page for this step and press Run experiments)."
             )
-        return lesson.reveal_paper(**found)
+        if name == "omit3":
+            return lesson.reveal_omit(
+                found["values"], found["threes"], found["when"], found["machine"], found["preset"]
+            )
+        return lesson.reveal_paper(found["values"], found["when"], found["machine"], found["preset"])
     raise ValueError(step.id)

@@ -14,7 +14,7 @@ from tests.browser.helpers import BROWSER, TEACHER_KEY, open_page, wait_idle
 
 pytestmark = BROWSER
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs" / "lesson"
+DOCS = ROOT / "artifacts" / "lesson"  # docs/lesson holds a copy of these (README)
 PROJECTOR = {"width": 1280, "height": 720}
 PHONE = {"width": 390, "height": 844}
 WORDS = {
@@ -48,7 +48,7 @@ def run_the_race(teacher, lang: str) -> None:
     """Predict, run, reveal: open the step's page, train there, come back to the lesson by the menu."""
     click(teacher, say(lang, "Open the page for this question"))
     teacher.wait_for_function("location.pathname.endsWith('/Distillation_Lab')", timeout=30000)
-    assert query(teacher)["n"] == "1000" and query(teacher)["epochs"] == "10"  # the step's own state
+    assert query(teacher)["n"] == "1000" and query(teacher)["epochs"] == "20"  # the step's own state
     teacher.get_by_role("button", name=say(lang, "Train students"), exact=True).wait_for(timeout=60000)
     click(teacher, say(lang, "Train students"))
     teacher.get_by_text(say(lang, "3. Results (this session)")).wait_for(timeout=120000)

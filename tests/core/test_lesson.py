@@ -74,14 +74,17 @@ def test_a_race_reveal_reads_the_newest_matching_run_and_says_when_it_is_too_sho
     assert [r.run for r in rs] == ["b", "b"]
     r = lesson.reveal_race(rs)
     assert r.correct == 1  # 3 errors apart of 140: about the same
-    assert any("3 of 10" in line for line in r.context)
+    assert any("3 of 10" in line for line in r.context)  # stopped at epoch 3 of 10
     assert any("Too few epochs" in line for line in r.context)
     assert lesson.reveal_race(old).correct == 0 and lesson.latest_race(other, step) == []
 
 
 def test_the_small_student_reveal_names_the_best_t():
     step = STEPS[lesson.STEP_IDS.index("small")]
-    rs = [_record("s", T, 0.9, e, student="30-30") for T, e in ((1, 400), (2.5, 300), (5, 320), (20, 390))]
+    rs = [
+        _record("s", T, 0.9, e, student="30-30", images=3000)
+        for T, e in ((1, 400), (2.5, 300), (5, 320), (20, 390))
+    ]
     assert lesson.latest_race(rs, step) == rs
     assert lesson.reveal_small(rs).correct == 1
 
@@ -143,3 +146,30 @@ def test_thirty_devices_answering_at_once_are_all_counted(tmp_path):
     for t in threads:
         t.join()
     assert sum(poll.tally(STEPS[0], p.answers(code, 0)).values()) == 30
+
+
+class _Result:
+    """What kdviz.archive reads of a kdviz.experiments.Result."""
+
+    def __init__(self, name, values, curve=None):
+        self.name, self.rows, self.curve = name, [{"this run": v} for v in values], curve
+
+
+def test_stored_experiments_feed_the_last_two_reveals(tmp_path):
+    import pandas as pd
+
+    from kdviz import archive
+
+    assert archive.latest(tmp_path, "main") is None
+    archive.save(_Result("main", [61, 140.3, 92.0]), "quick", tmp_path, "CPU (AMD EPYC)")
+    main = archive.latest(tmp_path, "main")
+    r = lesson.reveal_paper(main["values"], main["when"], main["machine"], main["preset"])
+    assert r.correct == 92.0 and "140.3" in r.answer and "CPU (AMD EPYC)" in r.context[0]
+    sweep = pd.DataFrame({"class_total": [1010, 1010]})
+    archive.save(_Result("omit3", [250, 180, 3.5, 120, 20], sweep), "quick", tmp_path, "CPU")
+    found = archive.latest(tmp_path, "omit3")
+    r = lesson.reveal_omit(found["values"], found["threes"], found["when"], found["machine"], found["preset"])
+    assert r.correct == 830 and "830 of 1,010" in r.answer and "990" in r.answer
+    archive.path(tmp_path, "main").write_text("not json")  # damaged: ignored, never trusted
+    assert archive.latest(tmp_path, "main") is None
+    assert not list(tmp_path.glob(".experiments-*"))  # no temp file left behind
