@@ -314,7 +314,11 @@ def reveal_omit(values: list[float], threes: int, when: str, machine: str, prese
             "The teacher's soft targets on other digits say how much each looks like a 3: enough to "
             "learn threes from. The paper: 877 right, 996 after the bias shift."
         ),
-        [_("{preset} preset, run at {when} on {machine}.").format(preset=preset, when=when, machine=machine)],
+        [
+            _("{preset} preset, run at {when} on {machine}.").format(
+                preset=_(preset), when=when, machine=machine
+            )
+        ],
     )
 
 
@@ -330,7 +334,11 @@ def reveal_paper(values: list[float], when: str, machine: str, preset: str) -> R
             "Our students train for fewer epochs than the paper's in the quick preset: "
             "the effect, not the digits."
         ),
-        [_("{preset} preset, run at {when} on {machine}.").format(preset=preset, when=when, machine=machine)],
+        [
+            _("{preset} preset, run at {when} on {machine}.").format(
+                preset=_(preset), when=when, machine=machine
+            )
+        ],
     )
 
 
