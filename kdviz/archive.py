@@ -24,7 +24,7 @@ def save(result, preset: str, cache_dir, machine: str) -> Path:
     number of threes in the test set (its curve's class_total)."""
     record = {
         "name": result.name,
-        "values": [float(row["this run"]) for row in result.rows],
+        "values": [_number(row["this run"]) for row in result.rows],
         "preset": preset,
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": machine,
@@ -40,12 +40,20 @@ def save(result, preset: str, cache_dir, machine: str) -> Path:
     return target
 
 
+def _number(value):
+    """A row's number as JSON keeps it; text (a row such as "0-0") as it is."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None if value is None else str(value)
+
+
 def latest(cache_dir, name: str) -> dict | None:
     """The kept result of experiment `name` ({values, preset, when, machine, ...}), or None when
     there is none or the file is not one of ours (then it is ignored, never trusted)."""
     try:
         record = json.loads(path(cache_dir, name).read_text(encoding="utf-8"))
-        if record["name"] != name or not all(isinstance(v, int | float) for v in record["values"]):
+        if record["name"] != name or not isinstance(record["values"], list):
             return None
         for key in ("preset", "when", "machine"):
             record[key] = str(record[key])

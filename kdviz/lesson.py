@@ -333,15 +333,12 @@ def reveal_paper(values: list[float], when: str, machine: str, preset: str) -> R
         _(
             "Our students train for fewer epochs than the paper's in the quick preset: "
             "the effect, not the digits."
-        ),
+        )
+        if preset != "full"
+        else _("The full preset trains the students to convergence, over 3 seeds: these are means."),
         [
             _("{preset} preset, run at {when} on {machine}.").format(
                 preset=_(preset), when=when, machine=machine
             )
         ],
     )
-
-
-def closeness(guess: float, measured: float) -> float:
-    """How far a guessed number is from the measured one, as a share of the measured one."""
-    return abs(guess - measured) / max(abs(measured), 1e-9)

@@ -10,6 +10,7 @@ finished.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -284,7 +285,8 @@ def experiments(
     for result in run_all(data, settings, cache_dir, on_progress, should_stop, run.only, start):
         run.results.append(result)
         if cache_dir is not None:  # for a lesson to show at once (kdviz.archive)
-            archive.save(result, run.preset, cache_dir, describe(data.train_x.device))
+            with contextlib.suppress(OSError):  # a full or read-only disk must not end the run
+                archive.save(result, run.preset, cache_dir, describe(data.train_x.device))
         run.seconds = time.perf_counter() - began
         on_step(run)
     run.seconds = time.perf_counter() - began

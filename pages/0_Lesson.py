@@ -9,7 +9,7 @@ from pages.ui.layout import chart, fragment, setup_page
 from pages.ui.lesson import choice_labels, class_poll, evidence, join_url, qr_png, step_link, teacher_key
 from pages.ui.links import url_state, write_url
 
-setup_page("Lesson")
+setup_page("Lesson", projector_default=True)
 classroom = class_poll()
 key = teacher_key()
 url_state("lesson", {"code": ("", lambda raw: str(raw).strip().upper()[:8])})

@@ -39,12 +39,14 @@ PHONE_CSS = """<style>
 </style>"""
 
 
-def setup_page(title: str) -> None:
+def setup_page(title: str, projector_default: bool = False) -> None:
     """Every page's first call: the language and projector mode of this view, the menu, the
     server's settings (a malformed KDVIZ_* variable stops the page with one clear message)."""
     language = i18n.choose(st.query_params.get("lang"), st.context.locale)
     st.session_state["_lang"] = language
     i18n.set_language(language)
+    if projector_default and "present" not in st.query_params:
+        st.query_params["present"] = "1"  # in the URL, so the menu and the lesson's links keep it
     present = projector()
     st.set_page_config(
         page_title=f"{_(title)} · kdviz",
@@ -77,10 +79,7 @@ def view_controls(language: str, present: bool) -> None:
         help=_("Large text for a classroom projector"),
     )
     if shown != present:
-        if shown:
-            st.query_params["present"] = "1"
-        else:
-            del st.query_params["present"]
+        st.query_params["present"] = "1" if shown else "0"
         st.rerun()
 
 

@@ -10,6 +10,7 @@ from kdviz.i18n import _
 from kdviz.temperature import log_grid
 
 T_OPTIONS = log_grid(0.1, 100.0)
+RECENT = 20  # URLs a page wrote that a browser may still echo back (url_state)
 
 
 def nearest_t(value: float) -> float:
@@ -38,14 +39,17 @@ def url_state(page: str, fields: dict) -> bool:
     `fields` maps a widget key to (default, parse); parse raises ValueError on a bad value, which
     falls back to the default with a notice on the page. Streamlit forgets a widget's value when
     another page is shown, so each page's last URL is remembered (write_url) and re-applied when
-    the page comes back with none (the menu's links carry no settings). A URL that differs from
-    the remembered one (a first visit, a shared link, a lesson step) is applied as it is.
+    the page comes back with none (the menu's links carry no settings). A URL this page did not
+    write itself (a first visit, a shared link, a lesson step) is applied as it is. One it wrote
+    a moment ago is not: a browser that sends a rerun before the last run's URL reached it (a T
+    slid through four stops) echoes an older URL, which must not undo the newer widget values.
     Returns True when settings were (re)applied, so a page can rebuild what it derived from them.
     """
     st.session_state["_url_page"] = page
     remembered = st.session_state.setdefault("_url_memory", {}).get(page)
+    written = st.session_state.setdefault("_url_written", {}).get(page, [])
     link = {k: st.query_params[k] for k in fields if k in st.query_params}
-    if remembered is not None and link in ({}, remembered):
+    if remembered is not None and (link == {} or link in written):
         if all(k in st.session_state for k in fields):
             return False  # a rerun of the same view: the widgets hold their values
         _apply(page, fields, remembered)  # back from another page: as it was left
@@ -99,16 +103,12 @@ def write_url(values: dict) -> None:
     page = st.session_state.get("_url_page")
     if page is not None:
         st.session_state.setdefault("_url_memory", {})[page] = text
+        written = st.session_state.setdefault("_url_written", {}).setdefault(page, [])
+        if text not in written:
+            written[:] = [*written[-(RECENT - 1) :], text]
     from pages.ui.layout import language_links
 
     language_links()  # its links carry these settings to the other language
-
-
-def forget(page: str, key: str) -> None:
-    """Drop a setting from the URL and from the page's remembered view (an optional one)."""
-    if key in st.query_params:
-        del st.query_params[key]
-    st.session_state.get("_url_memory", {}).get(page, {}).pop(key, None)
 
 
 def parse_choice(options, cast=str):

@@ -165,11 +165,14 @@ def test_stored_experiments_feed_the_last_two_reveals(tmp_path):
     main = archive.latest(tmp_path, "main")
     r = lesson.reveal_paper(main["values"], main["when"], main["machine"], main["preset"])
     assert r.correct == 92.0 and "140.3" in r.answer and "CPU (AMD EPYC)" in r.context[0]
+    assert "fewer epochs" in r.why and "means" in lesson.reveal_paper(main["values"], "", "", "full").why
     sweep = pd.DataFrame({"class_total": [1010, 1010]})
     archive.save(_Result("omit3", [250, 180, 3.5, 120, 20], sweep), "quick", tmp_path, "CPU")
     found = archive.latest(tmp_path, "omit3")
     r = lesson.reveal_omit(found["values"], found["threes"], found["when"], found["machine"], found["preset"])
     assert r.correct == 830 and "830 of 1,010" in r.answer and "990" in r.answer
+    archive.save(_Result("only78", [12.0, "0-0", None]), "tiny", tmp_path, "CPU")  # text rows are kept
+    assert archive.latest(tmp_path, "only78")["values"] == [12.0, "0-0", None]
     archive.path(tmp_path, "main").write_text("not json")  # damaged: ignored, never trusted
     assert archive.latest(tmp_path, "main") is None
     assert not list(tmp_path.glob(".experiments-*"))  # no temp file left behind

@@ -169,3 +169,10 @@ def test_the_printable_lesson_lists_every_question_and_note_in_chinese(zh_env):
     shown = " ".join(texts(at))
     assert all(say(s.question) in shown and say(s.notes) in shown for s in STEPS)
     assert {t: english_runs(t) for t in texts(at) if english_runs(t)} == {}
+
+
+def test_the_docs_example_in_chinese_is_dog_cat_horse_car_as_in_the_sources(zh_env):
+    at = page("pages/1_Temperature.py").run()
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    assert bars["x"] == ["狗", "猫", "马", "车"] and bars["y"] == pytest.approx([0.6, 0.3, 0.08, 0.02])
+    assert "classes" not in at.query_params  # the example, not a custom table: the link stays short
