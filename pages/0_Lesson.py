@@ -28,7 +28,7 @@ if st.query_params.get("print") == "1":  # the whole lesson on A4: questions, ch
         st.caption(_("Teacher's notes: {notes}").format(notes=_(step.notes)))
     st.stop()
 
-if current is None or not classroom.is_teacher(key):
+if current is None or not current.open or not classroom.is_teacher(key):  # no lesson running here
     st.title(_("Lesson: knowledge distillation in {n} questions").format(n=len(STEPS)))
     st.write(
         _(
@@ -36,7 +36,7 @@ if current is None or not classroom.is_teacher(key):
             "page that answers it and measures the answer live on this machine."
         )
     )
-    if code and current is not None:
+    if current is not None and current.open:
         st.info(_("Students: answer on the join page: {url}").format(url=join_url(code)))
     typed = st.text_input(
         _("Teacher's key"), type="password", help=_("printed by `kdviz app` when it starts")
