@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import torch
 
 from kdviz.dark import class_similarity
+from kdviz.distill import caveats
 from kdviz.history import Record
 from kdviz.i18n import N_, _
 from kdviz.temperature import probs_to_logits, softmax_t
 
 DOCS_PROBS = (0.6, 0.3, 0.08, 0.02)  # dog, cat, horse, car: the docs' example
-MIN_EPOCHS = 5  # fewer, and a race is too short for distillation to pay off (1,000 images)
 
 
 @dataclass(frozen=True)
@@ -258,10 +258,7 @@ def race_context(rs: list[Record]) -> list[str]:
             seconds=r.seconds,
         )
     ]
-    if r.status == "stopped" or r.epochs_done < r.epochs:
-        lines.append(_("Stopped at {done} of {total} epochs.").format(done=r.epochs_done, total=r.epochs))
-    if r.epochs_done < MIN_EPOCHS:
-        lines.append(_("Too few epochs for distillation to pay off: do not draw the lesson from this run."))
+    lines += caveats(r.epochs_done, r.epochs)
     return lines
 
 

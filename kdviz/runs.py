@@ -22,7 +22,7 @@ from kdviz import archive, shipped
 from kdviz import settings as app_settings
 from kdviz.data import MNIST
 from kdviz.device import describe
-from kdviz.distill import DistillConfig, labels, race
+from kdviz.distill import DistillConfig, caveats, labels, race
 from kdviz.experiments import DEFAULT, EXPERIMENTS, PRESETS, Result, ignore, never_stop, run_all
 from kdviz.history import Record
 from kdviz.i18n import N_, _
@@ -104,6 +104,10 @@ class LabResult:
     def status(self) -> str:
         """A stable English word (kept in the history); shown with `_()`."""
         return N_("done") if self.last.epoch >= self.cfg.epochs else N_("stopped")
+
+    def caveats(self) -> list[str]:
+        """Stopped early, or too short to show an effect: said beside the verdict."""
+        return caveats(self.last.epoch, self.cfg.epochs)
 
     def records(self, device: str, teacher: str, session: str = "", name: str = "") -> list[Record]:
         """This run as rows of the class's history (kdviz.history), one per student."""

@@ -346,6 +346,8 @@ if lab_runs:
     last = session_run("lab_job")
     if last is not None and last.result is not None:
         st.success(last.result.verdict())
+        for caveat in last.result.caveats():  # a stopped or short race says so beside its verdict
+            st.warning(caveat)
     df = pd.DataFrame([{"run": i} | row for i, (_jid, r) in enumerate(lab_runs, 1) for row in r.rows()])
     st.dataframe(on_screen(df), width="stretch", hide_index=True)
     st.download_button(_("Download the history (CSV)"), df.to_csv(index=False), "kdviz-runs.csv", "text/csv")

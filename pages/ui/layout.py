@@ -112,8 +112,11 @@ def use_session_language() -> None:
 
 def chart(fig, where=None, key: str | None = None) -> None:
     """A plotly figure at the page's width, its text sized for the projector when that is on."""
-    if projector():
-        fig.update_layout(font_size=PROJECTOR_CHART_FONT, title_font_size=PROJECTOR_CHART_FONT + 4)
+    if projector():  # every text size set here: Streamlit's chart theme would size the rest in rem
+        size = PROJECTOR_CHART_FONT
+        fig.update_layout(font_size=size, title_font_size=size + 4, legend_font_size=size)
+        fig.update_xaxes(tickfont_size=size, title_font_size=size)
+        fig.update_yaxes(tickfont_size=size, title_font_size=size)
     (where or st).plotly_chart(fig, width="stretch", key=key)
 
 

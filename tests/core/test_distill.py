@@ -102,3 +102,13 @@ def test_a_race_is_one_history_row_per_student(tiny_data):
     assert [r.curve for r in records][2] == [(row[0], row[3]) for row in result.curve]
     assert records[2].anneal and records[2].T == 8 and [r.gain for r in records] == result.gains()
     assert str(min(result.errors)) in result.verdict()
+
+
+def test_a_short_or_stopped_race_says_so_beside_its_verdict():
+    from kdviz.distill import caveats
+
+    assert caveats(20, 20) == []
+    assert caveats(12, 20) == ["Stopped at 12 of 20 epochs."]
+    short = caveats(3, 3)
+    assert len(short) == 1 and "Too few epochs" in short[0]
+    assert len(caveats(2, 20)) == 2

@@ -98,7 +98,11 @@ def page(path, lang="zh", **params):
 @pytest.fixture
 def zh_env(tiny_env, monkeypatch):
     monkeypatch.setenv("KDVIZ_TEACHER_KEY", KEY)
-    return tiny_env
+    # AppTest formats a widget's value in the test's own thread (a selectbox's "none" -> "不留出"):
+    # that thread must speak the page's language too
+    i18n.set_language("zh")
+    yield tiny_env
+    i18n.set_language("en")
 
 
 @pytest.mark.parametrize("path", PAGES)
