@@ -23,7 +23,9 @@ if st.query_params.get("print") == "1":  # the whole lesson on A4: questions, ch
     st.title(_("Lesson: knowledge distillation in {n} questions").format(n=len(STEPS)))
     for i, step in enumerate(STEPS, 1):
         st.markdown(f"**{i}. {_(step.question)}**")
-        if step.choices:
+        if step.choices and lesson.marks(step) == step.choices:  # short ones (digits, T = 2.5): a line
+            st.markdown(" · ".join(choice_labels(step)))
+        elif step.choices:
             st.markdown("\n".join(f"- {c}" for c in choice_labels(step)))
         st.caption(_("Teacher's notes: {notes}").format(notes=_(step.notes)))
     st.stop()
