@@ -6,7 +6,6 @@ legends and hover text. A run of two or more English words outside the allowed n
 """
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from kdviz import i18n
 from tests.core.test_i18n import english_runs
+from tests.pages.test_lab_page import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [
@@ -130,23 +130,12 @@ def say(message: str) -> str:
     return i18n._catalog("zh").gettext(message)
 
 
-def until(at, done, timeout=180):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        at.run()
-        assert not at.exception, at.exception
-        if done(at):
-            return at
-        time.sleep(0.3)
-    raise AssertionError(f"timed out; the page shows {[e.value for e in (*at.error, *at.warning)]}")
-
-
 @pytest.mark.slow
 def test_a_finished_race_in_chinese_shows_no_english_sentence(zh_env):
     at = page("pages/3_Distillation_Lab.py", student="64", epochs="2", n="300", students="4:0,4:0.9")
     at.run()
     next(b for b in at.button if b.label == say("Train students")).click().run()
-    until(at, lambda at: any(s.value == say("3. Results (this session)") for s in at.subheader))
+    wait_until(at, lambda at: any(s.value == say("3. Results (this session)") for s in at.subheader))
     shown = texts(at)
     assert {t: english_runs(t) for t in shown if english_runs(t)} == {}
     assert any(say("labels only") in t for t in shown)  # the students' names, translated
@@ -159,7 +148,7 @@ def test_finished_experiments_in_chinese_show_no_english_sentence(zh_env, monkey
     monkeypatch.setenv("KDVIZ_EXPERIMENTS_PRESET", "tiny")
     at = page("pages/4_Experiments.py", preset="tiny", only="main,omit3").run()
     next(b for b in at.button if b.label == say("Run experiments")).click().run()
-    until(at, lambda at: len(at.success) > 0)
+    wait_until(at, lambda at: len(at.success) > 0, timeout=180)
     shown = texts(at)
     assert {t: english_runs(t) for t in shown if english_runs(t)} == {}
     assert (zh_env / "experiments-main.json").exists()  # kept for the lesson's last step
