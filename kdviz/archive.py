@@ -9,10 +9,10 @@ the preset, and when and on what machine it ran, so the lesson's reveal says bot
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
+
+from kdviz.files import atomic_write, write_bytes
 
 
 def path(cache_dir, name: str) -> Path:
@@ -31,13 +31,8 @@ def save(result, preset: str, cache_dir, machine: str) -> Path:
     }
     if result.name == "omit3":
         record["threes"] = int(result.curve["class_total"].iloc[0])
-    target = path(cache_dir, result.name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".experiments-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(record, f, ensure_ascii=False)
-    os.replace(tmp, target)
-    return target
+    text = json.dumps(record, ensure_ascii=False).encode("utf-8")
+    return atomic_write(path(cache_dir, result.name), text, write_bytes)
 
 
 def _number(value):

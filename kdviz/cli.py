@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 
-from kdviz import settings
+from kdviz import env
+from kdviz.control import Stopped
 
 EXAMPLES = """examples:
   kdviz app                                   start the web app
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(tt)
     tt.add_argument(
         "--preset",
-        choices=["quick", "paper"],
+        choices=env.TEACHER_PRESETS,
         default="quick",
         help="quick: ~1 min on a CPU; paper: the paper's recipe, hours on a CPU (resumable)",
     )
@@ -121,10 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
         const="full",
         help="paper-like student training; main table over 3 seeds, with consistent teaching",
     )
-    speed.add_argument("--preset", choices=["quick", "full", "tiny"], help=argparse.SUPPRESS)
+    speed.add_argument("--preset", choices=env.EXPERIMENT_PRESETS, help=argparse.SUPPRESS)
     rp.add_argument(
         "--only",
         default=None,
+        # kdviz.experiments.EXPERIMENTS, written out: importing it costs 3 s (torch) on every command;
+        # a test keeps the two the same
         help="comma-separated: main,omit3,only78,few_labels,temperature,matching,ensemble",
     )
     rp.set_defaults(preset="quick")
@@ -160,11 +163,10 @@ def _setup(args):
 
 def cmd_train_teacher(args) -> dict:
     from kdviz import runs
-    from kdviz.models import parse_hidden
 
     changes = {"seed": args.seed}
     if args.hidden is not None:
-        changes["hidden"] = parse_hidden(args.hidden)
+        changes["hidden"] = runs.parse_hidden(args.hidden)
     if args.epochs is not None:
         changes["epochs"] = args.epochs
     device, data = _setup(args)
@@ -172,14 +174,10 @@ def cmd_train_teacher(args) -> dict:
     teacher = runs.teacher(
         data, args.preset, args.cache_dir, on_progress=Bar("teacher"), retrain=args.retrain, **changes
     )
-    if teacher is None:
-        raise ValueError("training stopped; run the same command again to continue")
     exported = {}
     if args.export is not None:
-        from kdviz.shipped import WEIGHTS, export_shipped
-
-        target = args.export or WEIGHTS
-        card = export_shipped(teacher, data, target, device=str(device))
+        target = args.export or runs.SHIPPED
+        card = runs.export_teacher(teacher, data, target, device=str(device))
         exported = {"exported": str(target), "exported_test_errors": card["test_errors"]}
     return {
         "teacher_errors": teacher.test_errors,
@@ -195,12 +193,10 @@ def cmd_train_teacher(args) -> dict:
 
 def cmd_distill(args) -> dict:
     from kdviz import runs
-    from kdviz.distill import DistillConfig, Student
-    from kdviz.models import StackedMLP, parse_hidden
 
-    cfg = DistillConfig(
-        hidden=parse_hidden(args.student),
-        students=(Student(args.T, 0.0), Student(args.T, args.alpha)),
+    cfg = runs.DistillConfig(
+        hidden=runs.parse_hidden(args.student),
+        students=(runs.Student(args.T, 0.0), runs.Student(args.T, args.alpha)),
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -222,7 +218,7 @@ def cmd_distill(args) -> dict:
         "seconds": round(time.perf_counter() - start, 2),
         "student_seconds": round(result.last.elapsed, 2),
         "device": str(device),
-        "student_parameters": StackedMLP(cfg.hidden).parameters_per_model(),
+        "student_parameters": runs.student_parameters(cfg.hidden),
         "options": {
             "T": args.T,
             "alpha": args.alpha,
@@ -278,17 +274,17 @@ def cmd_app(args) -> int:
     from kdviz.poll import new_key
     from kdviz.serve import APP, app_command
 
-    env = dict(os.environ)
-    if not settings.current().teacher_key:  # as a notebook server does: a key for this run, printed
-        env["KDVIZ_TEACHER_KEY"] = new_key()
-        print(f"Teacher's key for this server: {env['KDVIZ_TEACHER_KEY']}")
+    child_env = dict(os.environ)
+    if not env.current().teacher_key:  # as a notebook server does: a key for this run, printed
+        child_env["KDVIZ_TEACHER_KEY"] = new_key()
+        print(f"Teacher's key for this server: {child_env['KDVIZ_TEACHER_KEY']}")
         extra = args.streamlit_args
         port = next((extra[i + 1] for i, a in enumerate(extra[:-1]) if a == "--server.port"), "8501")
         print(
-            f"Open the lesson as the teacher: http://localhost:{port}/Lesson?key={env['KDVIZ_TEACHER_KEY']}"
+            f"Open the lesson as the teacher: http://localhost:{port}/Lesson?key={child_env['KDVIZ_TEACHER_KEY']}"
         )
     # run from the app's folder so Streamlit reads its .streamlit/config.toml
-    proc = subprocess.Popen(app_command(*args.streamlit_args), cwd=APP.parent, env=env)
+    proc = subprocess.Popen(app_command(*args.streamlit_args), cwd=APP.parent, env=child_env)
 
     def forward(signum, _frame):
         proc.send_signal(signum)
@@ -317,7 +313,7 @@ def main(argv=None) -> int:
     from kdviz.data import DataError
 
     try:
-        settings.current()  # a malformed KDVIZ_* variable is reported before any work
+        env.current()  # a malformed KDVIZ_* variable is reported before any work
         if args.command == "app":
             return cmd_app(args)
         if args.command == "download":
@@ -330,6 +326,9 @@ def main(argv=None) -> int:
     except (ValueError, DataError) as e:
         print(f"kdviz: error: {e}", file=sys.stderr)
         return 2
+    except Stopped:
+        print("kdviz: stopped; run the same command again to continue where it stopped", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("kdviz: interrupted", file=sys.stderr)
         return 130

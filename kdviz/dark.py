@@ -63,6 +63,14 @@ def similar_pairs(matrix, top: int = 10, classes=None) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+def nearest_classes(matrix, cls: int, k: int = 3) -> list[tuple[int, float]]:
+    """The `k` classes the teacher most sees in class `cls` (row `cls` of a class similarity
+    matrix, its diagonal left out): [(class, mean probability)], most similar first."""
+    row = torch.as_tensor(np.asarray(matrix, dtype=np.float64))[int(cls)].clone()
+    row[int(cls)] = -1
+    return [(int(c), float(row[c])) for c in row.topk(k).indices]
+
+
 def ambiguity_ranking(logits, k: int | None = None) -> torch.Tensor:
     """Indices of the images sorted by the teacher's second-highest probability at T = 1,
     strongest second choice first (the most ambiguous digits); the first k if k is given."""

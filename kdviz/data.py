@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kdviz import settings
+from kdviz import env
 from kdviz.i18n import _
 
 FILES = {
@@ -37,12 +37,12 @@ class MissingDataError(DataError):
 
 def default_cache_dir() -> Path:
     """Where downloads and trained teachers go: $KDVIZ_CACHE_DIR or ~/.cache/kdviz."""
-    return settings.current().cache_dir
+    return env.current().cache_dir
 
 
 def default_data_dir() -> Path:
     """$KDVIZ_DATA_DIR (e.g. a folder holding the four MNIST files), else the cache dir."""
-    return settings.current().mnist_dir
+    return env.current().mnist_dir
 
 
 def _candidates(data_dir: Path, name: str) -> list[Path]:

@@ -13,15 +13,17 @@ labels only, and distilled at T = 20 with alpha = 0.9.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
 
+from kdviz.control import StopFlag, never_stop
 from kdviz.data import MNIST
 from kdviz.i18n import _
 from kdviz.losses import check_alpha
-from kdviz.models import StackedMLP, check_hidden
+from kdviz.models import StackedMLP, check_hidden, shape_name
+from kdviz.targets import Cached
 from kdviz.train import Progress, TrainConfig, check_training_t, train
 
 MAX_STUDENTS = 6
@@ -44,12 +46,17 @@ class Student:
         return ANNEAL_TO if self.anneal else self.T
 
     @property
-    def label(self) -> str:
-        """'labels only', 'T = 20, α = 0.9' or 'T = 20→1, α = 0.9'."""
-        if self.alpha == 0:
-            return _("labels only")
-        T = f"{self.T:g}→{ANNEAL_TO:g}" if self.anneal else f"{self.T:g}"
-        return _("T = {T}, α = {alpha}").format(T=T, alpha=f"{self.alpha:g}")
+    def loss_name(self) -> str:
+        return loss_name(self.T, self.alpha, self.anneal)
+
+
+def loss_name(T: float, alpha: float, anneal: bool) -> str:
+    """How a student learns, in words: 'labels only', 'T = 20, α = 0.9' or 'T = 20→1, α = 0.9'
+    (the Lab's students, and the class history's rows)."""
+    if alpha == 0:
+        return _("labels only")
+    T = f"{T:g}→{ANNEAL_TO:g}" if anneal else f"{T:g}"
+    return _("T = {T}, α = {alpha}").format(T=T, alpha=f"{alpha:g}")
 
 
 PAIR = (Student(20.0, 0.0), Student(20.0, 0.9))  # the paper's comparison
@@ -68,9 +75,9 @@ def caveats(epochs_done: int, epochs: int) -> list[str]:
     return out
 
 
-def labels(students) -> list[str]:
-    """One distinct label per student, numbered only where two would read the same."""
-    names = [s.label for s in students]
+def student_names(students) -> list[str]:
+    """One distinct name per student of a race, numbered only where two would read the same."""
+    names = [s.loss_name for s in students]
     return [
         _("{label} (#{number})").format(label=n, number=i + 1) if names.count(n) > 1 else n
         for i, n in enumerate(names)
@@ -134,8 +141,8 @@ class DistillConfig:
             images = _("{count:,} images").format(count=self.train_size)
         omit = "".join(_(", no {digit}s").format(digit=d) for d in self.omit)
         return _("{hidden} students ({students}), {epochs} epochs, {images}{omit}, seed {seed}").format(
-            hidden="-".join(map(str, self.hidden)),
-            students=_("; ").join(labels(self.students)),
+            hidden=shape_name(self.hidden),
+            students=_("; ").join(student_names(self.students)),
             epochs=self.epochs,
             images=images,
             omit=omit,
@@ -157,7 +164,7 @@ def race(
     data: MNIST,
     teacher_logits: torch.Tensor,  # (N_train, 10), computed once per teacher
     cfg: DistillConfig,
-    should_stop: Callable[[], bool] = lambda: False,
+    should_stop: StopFlag = never_stop,
 ) -> tuple[StackedMLP, Iterator[Progress]]:
     """(students, events); index k of every list is cfg.students[k]."""
     students = StackedMLP(cfg.hidden, k=len(cfg.students), seed=cfg.seed).to(data.device)
@@ -168,7 +175,7 @@ def race(
         cfg.train_config(),
         T=[s.T for s in cfg.students],
         alpha=[s.alpha for s in cfg.students],
-        teacher_logits=teacher_logits,
+        teacher=Cached(teacher_logits),
         should_stop=should_stop,
         T_end=[s.T_end for s in cfg.students] if anneal else None,
     )
@@ -192,7 +199,7 @@ def race_curves(students, epochs: list[Progress]) -> tuple[dict, dict]:
 
     Losses: every student's hard term (CE with the labels) and, for those that listen to the
     teacher, the soft term (T^2-scaled KL) as well."""
-    names = labels(students)
+    names = student_names(students)
     errors = {n: [e.test_errors[k] for e in epochs] for k, n in enumerate(names)}
     losses = {}
     for k, (s, n) in enumerate(zip(students, names)):

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 
 from kdviz.i18n import N_
-from kdviz.models import StackedMLP, check_hidden
+from kdviz.models import StackedMLP, check_hidden, shape_name
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Footprint:
         """For a table: stable English keys (a page shows them with `_()`)."""
         return {
             N_("model"): self.name,
-            N_("hidden layers"): "-".join(map(str, self.hidden)),
+            N_("hidden layers"): shape_name(self.hidden),
             N_("parameters"): self.parameters,
             N_("fp32 on disk (MB)"): round(self.fp32_bytes / 1e6, 2),
             N_("fp16 on disk (MB)"): round(self.fp16_bytes / 1e6, 2),

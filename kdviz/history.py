@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from kdviz.distill import loss_name
 from kdviz.i18n import N_, _
 
 APPLICATION_ID = 0x6B647672  # "kdvr" in the file header: our database, not someone else's
@@ -87,11 +88,8 @@ class Record:
         return None if self.labels_only is None else self.labels_only - self.errors
 
     @property
-    def label(self) -> str:
-        if self.alpha == 0:
-            return _("labels only")
-        T = f"{self.T:g}{'→1' if self.anneal else ''}"
-        return _("T = {T}, α = {alpha}").format(T=T, alpha=f"{self.alpha:g}")
+    def loss_name(self) -> str:
+        return loss_name(self.T, self.alpha, self.anneal)
 
 
 class RunHistory:
@@ -167,12 +165,21 @@ class RunHistory:
             conn.execute("COMMIT")
         return ids
 
+    def recent(self, limit: int) -> list[Record]:
+        """The newest `limit` students that have a curve, oldest first: one indexed read of a
+        few rows, whatever the size of the history (the Lab's overlay)."""
+        query = "SELECT * FROM runs WHERE curve != '[]' ORDER BY id DESC LIMIT ?"
+        return self._records(query, (int(limit),))[::-1]
+
     def runs(self, session: str | None = None) -> list[Record]:
         """Every run, oldest first; only one browser session's with `session`."""
         query = "SELECT * FROM runs" + (" WHERE session = ?" if session is not None else "") + " ORDER BY id"
+        return self._records(query, () if session is None else (session,))
+
+    def _records(self, query: str, params: tuple) -> list[Record]:
         with contextlib.closing(self._connect()) as conn:
             conn.row_factory = sqlite3.Row
-            rows = conn.execute(query, () if session is None else (session,)).fetchall()
+            rows = conn.execute(query, params).fetchall()
         out = []
         for r in rows:
             values = dict(r)
@@ -191,7 +198,7 @@ def class_table(records: list[Record]) -> pd.DataFrame:
             N_("run"): r.run,
             N_("name"): r.name or "-",
             N_("student"): r.student,
-            N_("loss"): r.label,
+            N_("loss"): r.loss_name,
             N_("images"): r.images,
             N_("omit"): r.omit,
             N_("epochs"): f"{r.epochs_done}/{r.epochs}",

@@ -84,3 +84,13 @@ def _catalog(code: str) -> gettext.NullTranslations:
     write_mo(compiled, catalog, use_fuzzy=False)  # a fuzzy (unchecked) entry is not shown
     compiled.seek(0)
     return gettext.GNUTranslations(compiled)
+
+
+def on_screen(table, words: tuple[str, ...] = ("status",)):
+    """A table as a page shows it: its stable English column keys (which its CSV keeps) and the
+    word values of the columns `words` (e.g. a run's status) in the current language."""
+    shown = table.copy()
+    for column in words:
+        if column in shown:
+            shown[column] = shown[column].map(lambda v: _(v) if isinstance(v, str) and v else v)
+    return shown.rename(columns=lambda c: _(c) if isinstance(c, str) and c else c)

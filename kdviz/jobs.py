@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from kdviz.control import Stopped
 from kdviz.i18n import _
 from kdviz.train import Progress
 
@@ -134,6 +135,8 @@ class JobQueue:
         result, error = None, ""
         try:
             result = job._context.run(job.fn, job)
+        except Stopped:  # asked to stop before it had a result (kdviz.control)
+            job._stop.set()
         # Anything a run raises ends it as failed (SystemExit or a KeyboardInterrupt delivered
         # to this thread included): a job must never stay "running" with no thread behind it.
         except BaseException as e:  # noqa: BLE001

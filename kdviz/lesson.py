@@ -40,7 +40,7 @@ class Step:
 
 # The races (the Lab's students as T:alpha), measured on a 2-core CPU with the shipped teacher:
 # 800-800 on 1,000 labelled images, 20 epochs: 16 s; four 30-30 students on 3,000, 20 epochs: 4 s.
-# Both fit classroom mode's caps (kdviz.settings.CLASSROOM).
+# Both fit classroom mode's caps (kdviz.env.CLASSROOM).
 RACE = {"student": "800,800", "students": "20:0,20:0.9", "n": "1000", "epochs": "20", "omit": "none"}
 SMALL = RACE | {"student": "30,30", "students": "1:0.9,2.5:0.9,5:0.9,20:0.9", "n": "3000"}
 

@@ -53,6 +53,11 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     return check_hidden(parts)
 
 
+def shape_name(hidden: Sequence[int]) -> str:
+    """(800, 800) -> '800-800': a shape as every table, label and chart writes it."""
+    return "-".join(map(str, hidden))
+
+
 class StackedMLP(nn.Module):
     """K independent ReLU MLPs 784 -> hidden... -> 10 evaluated together.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -62,7 +63,9 @@ def spaced_ticks(values: Sequence[float], ratio: float = 1.9) -> list[float]:
     return out
 
 
-def compare_bars(classes, logits, T: float, log_y: bool = False) -> go.Figure:
+def compare_bars(
+    classes, logits, T: float, log_y: bool = False, title: str | None = None, x_title: str | None = None
+) -> go.Figure:
     """The distribution at T beside the original (T = 1)."""
     bars = [
         go.Bar(
@@ -74,14 +77,51 @@ def compare_bars(classes, logits, T: float, log_y: bool = False) -> go.Figure:
         )
         for t, color in ((1.0, BLUE), (T, HIGHLIGHT))[: 2 if T != 1 else 1]  # at T = 1: one set of bars
     ]
-    return _figure(
-        bars,
-        _("Softened distribution at T = {T:g} vs the original").format(T=T)
+    if title is None:
+        title = (
+            _("Softened distribution at T = {T:g} vs the original").format(T=T)
+            if T != 1
+            else _("The distribution at T = 1")
+        )
+    return _figure(bars, title, xaxis=class_axis(x_title), yaxis=probability_axis(log_y), barmode="group")
+
+
+def soft_target_bars(logits, label: int, T: float, log_y: bool = False) -> go.Figure:
+    """A digit's soft targets at T and at T = 1 beside its one-hot label: what a student learns
+    from the teacher, against what it learns from the label."""
+    digits = [str(d) for d in range(len(logits))]
+    title = (
+        _("Soft targets at T = {T:g} vs T = 1 vs the hard label").format(T=T)
         if T != 1
-        else _("The distribution at T = 1"),
-        xaxis=class_axis(),
-        yaxis=probability_axis(log_y),
-        barmode="group",
+        else _("Soft targets at T = 1 vs the hard label")
+    )
+    fig = compare_bars(digits, logits, T, log_y, title=title, x_title=_("digit"))
+    one_hot = [1.0 if d == int(label) else 0.0 for d in range(len(digits))]
+    return fig.add_bar(x=digits, y=one_hot, name=_("one-hot label"), marker_color=GREY)
+
+
+def similarity_heatmap(sim, T: float, hide_diagonal: bool = True) -> go.Figure:
+    """The teacher's class similarity (kdviz.dark.class_similarity) as a heatmap; the diagonal
+    (the right answers) hidden so the wrong-class structure shows."""
+    shown = np.array(sim, dtype=float)
+    if hide_diagonal:
+        np.fill_diagonal(shown, np.nan)
+    digits = [str(d) for d in range(len(shown))]
+    heat = go.Heatmap(
+        z=shown,
+        x=digits,
+        y=digits,
+        colorscale="Blues",
+        texttemplate="%{z:.3f}",
+        hovertemplate=_("a %{y}: %{z:.4g} on %{x}<extra></extra>"),  # plotly's placeholders
+        colorbar=dict(title=_("mean p")),
+    )
+    return _figure(
+        [heat],
+        _("Class similarity at T = {T:g}").format(T=T),
+        xaxis=class_axis(_("class the teacher gives probability to")),
+        yaxis=dict(class_axis(_("true class")), autorange="reversed"),
+        height=520,
     )
 
 

@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import platform
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,9 +27,10 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from kdviz.data import MNIST
+from kdviz.files import write_bytes
 from kdviz.i18n import _
 from kdviz.models import StackedMLP, count_errors, predict_logits
-from kdviz.teacher import CheckpointError, Teacher, TeacherSpec, _atomic_write, ensure_teacher
+from kdviz.teacher import CheckpointError, Teacher, TeacherSpec, write_to_cache
 
 WEIGHTS = Path(__file__).parent / "weights" / "paper_teacher.safetensors"
 CARD_FORMAT = "kdviz-shipped-teacher"
@@ -105,25 +105,6 @@ def load_shipped(data: MNIST | None = None, weights: Path | None = None) -> Teac
     return teacher
 
 
-def default_teacher(
-    data: MNIST,
-    cache_dir=None,
-    on_progress: Callable = lambda ev: None,
-    should_stop: Callable[[], bool] = lambda: False,
-) -> Teacher | None:
-    """The shipped paper teacher; if it cannot be used, the quick teacher trained here (and
-    cached) as before, its `note` saying why. None if that training was stopped."""
-    try:
-        return load_shipped(data)
-    except CheckpointError as e:
-        teacher = ensure_teacher(TeacherSpec(), data, cache_dir, on_progress, should_stop)
-        if teacher is not None:
-            teacher.note = _(
-                "The shipped teacher cannot be used ({error}); using a teacher trained here instead."
-            ).format(error=e)
-        return teacher
-
-
 def machine() -> str:
     """E.g. 'x86_64, 2 cores, Intel(R) Xeon(R) ...' for the card."""
     name = platform.processor() or platform.system()
@@ -144,7 +125,7 @@ def export_shipped(teacher: Teacher, data: MNIST, weights: Path | None = None, *
         k: v.detach().to("cpu", torch.float16).contiguous() for k, v in teacher.model.state_dict().items()
     }
     blob = save_safetensors(state, metadata={"format": CARD_FORMAT})
-    _atomic_write(weights, blob, lambda b, f: f.write(b))
+    write_to_cache(weights, blob, write_bytes)
     model = StackedMLP(teacher.spec.hidden, 1)
     model.load_state_dict({k: v.float() for k, v in state.items()})
     model = model.to(data.device)
@@ -161,5 +142,5 @@ def export_shipped(teacher: Teacher, data: MNIST, weights: Path | None = None, *
         **about,
     }
     text = json.dumps(card, indent=2) + "\n"
-    _atomic_write(card_path(weights), text.encode(), lambda b, f: f.write(b))
+    write_to_cache(card_path(weights), text.encode(), write_bytes)
     return card

@@ -10,17 +10,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
+from kdviz import files
+from kdviz.control import OnProgress, StopFlag, ignore, never_stop
 from kdviz.data import MNIST, default_cache_dir
+from kdviz.env import TEACHER_PRESETS
 from kdviz.i18n import N_, _
-from kdviz.models import StackedMLP, check_hidden, predict_logits
+from kdviz.models import StackedMLP, check_hidden, predict_logits, shape_name
 from kdviz.train import Progress, TrainConfig, run_to_end, train
 
 FORMAT = "kdviz-teacher"
@@ -112,7 +113,7 @@ class TeacherSpec:
         return LABEL.format(**self._label_fields())
 
     def _label_fields(self) -> dict:
-        hidden, epochs = "-".join(map(str, self.hidden)), " + ".join(map(str, self.stages))
+        hidden, epochs = shape_name(self.hidden), " + ".join(map(str, self.stages))
         return dict(hidden=hidden, epochs=epochs, seed=self.seed)
 
 
@@ -159,7 +160,8 @@ PAPER = TeacherSpec(
     optimizer="sgd",
     start_from=PAPER_STAGE1,
 )
-PRESETS = {"quick": TeacherSpec(), "paper": PAPER}
+# The presets by name (kdviz.env.TEACHER_PRESETS: the names the CLI and the limits use)
+TEACHER_RECIPES = dict(zip(TEACHER_PRESETS, (TeacherSpec(), PAPER), strict=True))
 
 
 @dataclass
@@ -179,7 +181,7 @@ class Teacher:
 def teacher_training(
     spec: TeacherSpec,
     data: MNIST,
-    should_stop=lambda: False,
+    should_stop: StopFlag = never_stop,
     resume: dict | None = None,
     start: Teacher | None = None,  # the trained first stage, for a spec with start_from
 ):
@@ -206,49 +208,23 @@ def save_teacher(teacher: Teacher, path, writer: Callable = torch.save) -> Path:
         "test_total": int(teacher.test_total),
         "seconds": float(teacher.seconds),
     }
-    return _atomic_write(Path(path), blob, writer)
+    return write_to_cache(Path(path), blob, writer)
 
 
-def _atomic_write(path: Path, blob, writer: Callable) -> Path:
+def write_to_cache(path: Path, blob, writer: Callable) -> Path:
+    """kdviz.files.atomic_write, its failures as CacheError (a page shows them)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the file from other accounts sharing a cache
-    except OSError as e:
+        return files.atomic_write(path, blob, writer)
+    except files.FolderError as e:
         raise CacheError(
             _("cannot write to the teacher cache {folder}: {error}").format(
                 folder=path.parent, error=e.strerror or e
             )
         ) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(blob, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_folder(path.parent)  # the rename itself survives a power cut
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise CacheError(
-                _("could not save the teacher to {path}: {error}").format(path=path, error=e.strerror or e)
-            ) from None
-        raise
-    return path
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open a folder: the rename is all we can do there
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    except OSError as e:
+        raise CacheError(
+            _("could not save the teacher to {path}: {error}").format(path=path, error=e.strerror or e)
+        ) from None
 
 
 def load_teacher(path, device="cpu") -> Teacher:
@@ -312,36 +288,17 @@ def cached_teachers(cache_dir=None) -> list[tuple[Path, TeacherSpec | None, str]
     return out
 
 
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """An exclusive lock across processes (POSIX). Without fcntl (Windows) or in a
-    read-only cache it degrades to no lock: callers then merely may train twice."""
-    try:
-        import fcntl
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(path, "a")
-    except (ImportError, OSError):
-        yield
-        return
-    with f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def ensure_teacher(
     spec: TeacherSpec,
     data: MNIST,
     cache_dir=None,
-    on_progress: Callable[[Progress], None] = lambda ev: None,
-    should_stop: Callable[[], bool] = lambda: False,
+    on_progress: OnProgress = ignore,
+    should_stop: StopFlag = never_stop,
     retrain: bool = False,
     checkpoint_every: int = 5,
-) -> Teacher | None:
-    """Load the cached teacher for `spec`, or train and cache it; None if stopped.
+) -> Teacher:
+    """Load the cached teacher for `spec`, or train and cache it; Stopped (kdviz.control) if
+    asked to stop first.
 
     A file lock makes concurrent callers (threads or server processes sharing a cache)
     train it once: the others wait, then load what the first one saved. A damaged or
@@ -353,14 +310,12 @@ def ensure_teacher(
     """
     path = checkpoint_path(spec, cache_dir)
     partial = path.with_suffix(".partial.pt")
-    with file_lock(path.with_suffix(".lock")):
+    with files.file_lock(path.with_suffix(".lock")):
         if path.exists() and not retrain:
             return load_teacher(path, data.device)
         start = None
         if spec.start_from is not None:  # the first stage: loaded from the cache, or trained now
             start = ensure_teacher(spec.start_from, data, cache_dir, on_progress, should_stop)
-            if start is None:
-                return None
         resume = None if retrain else load_partial(partial, spec, data.device)
         model, events = teacher_training(spec, data, should_stop, resume, start)
 
@@ -370,9 +325,7 @@ def ensure_teacher(
             if ev.kind == "epoch" and ev.epoch < spec.epochs and ev.epoch % every == 0:
                 save_partial(partial, spec, {**ev.snapshot(), "device": data.device.type})
 
-        last = run_to_end(events, report)
-        if last is None or last.epoch < spec.epochs:
-            return None
+        last = run_to_end(events, report, whole=True)
         seconds = last.elapsed + (start.seconds if start is not None else 0.0)  # all stages
         teacher = Teacher(spec, model.eval(), last.test_errors[0], last.test_total, seconds)
         try:
@@ -388,7 +341,7 @@ def save_partial(path: Path, spec: TeacherSpec, state: dict) -> None:
     """Save an unfinished run's state atomically; a cache that cannot be written is skipped
     (the run goes on, it merely could not be resumed)."""
     with contextlib.suppress(CacheError):
-        _atomic_write(path, {"format": FORMAT + "-partial", "spec": spec.key, **state}, torch.save)
+        write_to_cache(path, {"format": FORMAT + "-partial", "spec": spec.key, **state}, torch.save)
 
 
 def load_partial(path: Path, spec: TeacherSpec, device=None) -> dict | None:

@@ -85,14 +85,19 @@ def is_blank(v) -> bool:
     )
 
 
+def filled_rows(classes, values) -> list[tuple]:
+    """A typed table's (class, value) rows, less the fully empty ones (an empty row is no class)."""
+    return [(c, v) for c, v in zip(classes, values) if not (is_blank(c) and is_blank(v))]
+
+
 def parse_distribution(classes, values, mode: str = "probabilities"):
     """Validate a user's table: class names and their probabilities or logits.
 
     Returns (class names, float64 logits). Every problem a person can type raises a
     ValueError whose message says what to fix.
     """
-    rows = [(c, v) for c, v in zip(classes, values) if not (is_blank(c) and is_blank(v))]
-    classes, values = [c for c, v in rows], [v for c, v in rows]  # a fully empty row is no class
+    rows = filled_rows(classes, values)
+    classes, values = [c for c, v in rows], [v for c, v in rows]
     names = ["" if c is None else str(c).strip() for c in classes]
     if len(names) < 2:
         raise ValueError(_("add at least two classes: a softmax over one class is always 1"))

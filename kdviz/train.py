@@ -1,11 +1,9 @@
 """One training engine for teachers, labels-only students and distilled students.
 
 `train` is a generator of `Progress` events: the UI and the CLI show the same numbers.
-Students learn from the teacher's logits, computed once for the whole training set
-(the teacher is frozen), so a student step costs no teacher forward pass; with the 25 shifts of
-2-px jitter, once per shift. Under elastic distortions every view is new, so the teacher runs on
-each augmented batch instead (a forward pass of the 1200-1200 teacher: about 60% more time per
-step for an 800-800 student).
+Distilled students learn from a `kdviz.targets.TeacherTargets`: the teacher's logits cached
+once for the training set (the teacher is frozen, so a step costs no teacher forward pass),
+cached once per shift of 2-px jitter, or computed live on each distorted batch.
 
 Optimizers: Adam with a linear decay to 0 (students and quick teachers: good in a few
 epochs), or SGD with Nesterov momentum 0.9, a linear warm-up and a cosine decay to 0 (the
@@ -26,10 +24,12 @@ from dataclasses import dataclass, field
 import torch
 
 from kdviz import elastic, shifts
+from kdviz.control import OnProgress, StopFlag, Stopped, ignore, never_stop
 from kdviz.data import MNIST
 from kdviz.i18n import _
 from kdviz.losses import check_alpha, stacked_losses
 from kdviz.models import StackedMLP, count_errors, predict_logits
+from kdviz.targets import TeacherTargets
 from kdviz.temperature import check_temperature
 
 MAX_EPOCHS = 1000
@@ -167,52 +167,27 @@ def train(
     cfg: TrainConfig,
     T: Sequence[float] = (1.0,),  # one temperature per model
     alpha: Sequence[float] = (0.0,),  # one soft-target weight per model; 0 = labels only
-    # Required if any alpha > 0: (N_train, 10), the teacher's logits for the training images; or
-    # (N_train, shifts, 10), its logits for every shift of cfg.jitter (kdviz.shifts); or the
-    # teacher itself, a function (B, 784) -> (B, 10) run on each augmented batch (consistent
-    # teaching under augmentations too many to cache: elastic distortions)
-    teacher_logits: torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
+    teacher: TeacherTargets | None = None,  # required if any alpha > 0 (kdviz.targets)
+    should_stop: StopFlag = never_stop,
     report_every: float = 0.25,  # seconds between "step" events
     resume: dict | None = None,  # a snapshot() of an earlier epoch event of this same run
     # one final temperature per model: T moves linearly from T to T_end over the run's steps
     # (start hot, anneal towards 1); None = constant T
     T_end: Sequence[float] | None = None,
 ) -> Iterator[Progress]:
-    """Train the K models of `model` together; yields Progress, stops early when asked."""
+    """Train the K models of `model` together; yields Progress, ends early when asked to stop."""
     K, device = model.k, data.device
-    if len(T) != K or len(alpha) != K:
-        raise ValueError(
-            _("need one T and one alpha per model ({models}), got {ts} and {alphas}").format(
-                models=K, ts=len(T), alphas=len(alpha)
-            )
-        )
-    T_ = torch.tensor([check_training_t(t) for t in T], device=device)
-    if T_end is not None and len(T_end) != K:
-        raise ValueError(
-            _("need one final T per model ({models}), got {count}").format(models=K, count=len(T_end))
-        )
-    T_slope = None
-    if T_end is not None:
-        T_slope = torch.tensor([check_training_t(t) for t in T_end], device=device) - T_
-    alpha_ = torch.tensor([check_alpha(a) for a in alpha], device=device)
-    if bool((alpha_ > 0).any()) and teacher_logits is None:
+    T_, T_slope, alpha_ = _schedule(K, T, T_end, alpha, device)
+    if not bool((alpha_ > 0).any()):
+        teacher = None  # nobody listens: no teacher forward pass, not even a lookup
+    elif teacher is None:
         raise ValueError(_("distillation (alpha > 0) needs the teacher's logits"))
-    live = callable(teacher_logits)
-    per_shift = not live and teacher_logits is not None and teacher_logits.dim() == 3
-    if per_shift and cfg.elastic:
-        raise ValueError(_("consistent teaching has the teacher's logits for shifts, not distortions"))
-    if per_shift and (not cfg.jitter or teacher_logits.shape[1] != shifts.count(cfg.jitter)):
-        given = teacher_logits.shape[1]
-        if cfg.jitter:
-            text = _("logits for {given} shifts do not fit jitter {jitter} ({needed} shifts)")
-        else:
-            text = _("logits for {given} shifts do not fit jitter {jitter} (no shifts)")
-        raise ValueError(text.format(given=given, jitter=cfg.jitter, needed=shifts.count(cfg.jitter)))
+    else:
+        teacher.check(cfg)
 
     idx = transfer_indices(data.train_y, cfg.train_size, cfg.omit)
     x, y = data.train_x[idx], data.train_y[idx]
-    tl = teacher_logits.to(device)[idx] if teacher_logits is not None and not live else None
+    teacher = None if teacher is None else teacher.subset(idx, device)
     n = len(idx)
     bs = min(int(cfg.batch_size or auto_batch(n)), n)
     per_epoch = -(-n // bs)
@@ -253,18 +228,13 @@ def train(
         for b in range(per_epoch):
             if should_stop():
                 return
-            batch = perm[b * bs : (b + 1) * bs]
-            xb, yb = x[batch], y[batch]
-            tb = None if tl is None else tl[batch]
+            rows = perm[b * bs : (b + 1) * bs]
+            xb, yb, moved = x[rows], y[rows], None
             if cfg.jitter:
                 xb, moved = shifts.jitter(xb, int(cfg.jitter), g)
-                if per_shift:  # the teacher's view of the very image the student sees
-                    tb = tb[torch.arange(len(batch), device=device), moved]
             if cfg.elastic:
                 xb = elastic.distort(xb, cfg.elastic, g)
-            if live and bool((alpha_ > 0).any()):
-                with torch.no_grad():
-                    tb = teacher_logits(xb)  # the teacher's view of the very image the student sees
+            tb = None if teacher is None else teacher.batch(rows, moved, xb)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, steps, warmup_steps, cfg.optimizer)
             logits = model(xb)  # (K, B, 10)
@@ -282,31 +252,45 @@ def train(
             if now - last_report >= report_every and b < per_epoch - 1:
                 last_report = now
                 yield _event("step", epoch, cfg, step, steps, now, sums / seen)
-        lost = (~torch.isfinite(sums).all(0)).nonzero().flatten().tolist()
-        if lost:
-            which = ", ".join(str(k + 1) for k in lost)
-            raise Diverged(
-                _(
-                    "training diverged in epoch {epoch}: the loss of model {which} of {models} is not a "
-                    "number (learning rate {lr:g} with {optimizer} is too high for it)"
-                ).format(epoch=epoch + 1, which=which, models=K, lr=cfg.lr, optimizer=cfg.optimizer)
-            )
+        _check_finite(sums, epoch, K, cfg)
         test_logits = predict_logits(model, data.test_x)
         elapsed = time.perf_counter() - start
-        ev = _event(
-            "epoch",
-            epoch + 1,
-            cfg,
-            step,
-            steps,
-            elapsed,
-            sums / seen,
-            count_errors(test_logits, data.test_y),
-            len(data.test_y),
-        )
+        errors = count_errors(test_logits, data.test_y)
+        ev = _event("epoch", epoch + 1, cfg, step, steps, elapsed, sums / seen, errors, len(data.test_y))
         ev.snapshot = lambda e=epoch + 1, t=elapsed: snapshot(e, t)
         yield ev
         model.train()
+
+
+def _schedule(K: int, T, T_end, alpha, device):
+    """(T, its slope over the run or None, alpha) as tensors of K, each value checked."""
+    if len(T) != K or len(alpha) != K:
+        raise ValueError(
+            _("need one T and one alpha per model ({models}), got {ts} and {alphas}").format(
+                models=K, ts=len(T), alphas=len(alpha)
+            )
+        )
+    T_ = torch.tensor([check_training_t(t) for t in T], device=device)
+    if T_end is not None and len(T_end) != K:
+        raise ValueError(
+            _("need one final T per model ({models}), got {count}").format(models=K, count=len(T_end))
+        )
+    T_slope = None
+    if T_end is not None:
+        T_slope = torch.tensor([check_training_t(t) for t in T_end], device=device) - T_
+    return T_, T_slope, torch.tensor([check_alpha(a) for a in alpha], device=device)
+
+
+def _check_finite(sums: torch.Tensor, epoch: int, K: int, cfg: TrainConfig) -> None:
+    lost = (~torch.isfinite(sums).all(0)).nonzero().flatten().tolist()
+    if lost:
+        which = ", ".join(str(k + 1) for k in lost)
+        raise Diverged(
+            _(
+                "training diverged in epoch {epoch}: the loss of model {which} of {models} is not a "
+                "number (learning rate {lr:g} with {optimizer} is too high for it)"
+            ).format(epoch=epoch + 1, which=which, models=K, lr=cfg.lr, optimizer=cfg.optimizer)
+        )
 
 
 def _event(kind, epoch, cfg, step, steps, elapsed, means, errors=(), total=0) -> Progress:
@@ -314,17 +298,17 @@ def _event(kind, epoch, cfg, step, steps, elapsed, means, errors=(), total=0) ->
     return Progress(kind, epoch, int(cfg.epochs), step, steps, elapsed, soft, hard, acc, list(errors), total)
 
 
-def run_to_end(
-    events: Iterator[Progress], on_progress: Callable[[Progress], None] | None = None
-) -> Progress | None:
+def run_to_end(events: Iterator[Progress], on_progress: OnProgress = ignore, whole: bool = False) -> Progress:
     """Drain a training generator, handing every event to `on_progress`; the last epoch event.
 
-    The one way every caller (pages' jobs, the CLI, experiments, teachers) runs a training
-    to its end; None when it stopped before the first epoch ended."""
+    The one way every caller (pages' jobs, the CLI, experiments, teachers) runs a training to
+    its end. Stopped (kdviz.control) when it stopped before its first epoch ended, or, with
+    `whole`, before its last: a caller that needs the whole run need not check."""
     last = None
     for ev in events:
-        if on_progress is not None:
-            on_progress(ev)
+        on_progress(ev)
         if ev.kind == "epoch":
             last = ev
+    if last is None or (whole and last.epoch < last.epochs):
+        raise Stopped
     return last

@@ -7,7 +7,7 @@ from kdviz.i18n import _
 from kdviz.lesson import STEPS
 from pages.ui.layout import chart, fragment, setup_page
 from pages.ui.lesson import choice_labels, class_poll, evidence, join_url, qr_png, step_link, teacher_key
-from pages.ui.links import url_state, write_url
+from pages.ui.url import url_state, write_url
 
 setup_page("Lesson", projector_default=True)
 classroom = class_poll()

@@ -8,9 +8,9 @@ import streamlit as st
 
 from kdviz import plots, temperature
 from kdviz.i18n import N_, _, language
-from kdviz.links import decode_list, encode_list
+from kdviz.links import decode_list, encode_list, parse_t
 from pages.ui.layout import chart, setup_page
-from pages.ui.links import parse_t, t_control, url_notice, url_state, write_url
+from pages.ui.url import t_control, url_notice, url_state, write_url
 
 # key (the link's "preset") -> (title, mode, class names, values). Titles and class names are
 # marked here and translated where they are shown (preset_data): the page runs in the session's language.
@@ -131,12 +131,7 @@ except ValueError as e:
     st.error(_("Cannot use this table: {error}.").format(error=e))
     st.stop()
 
-rows = [
-    (c, v)
-    for c, v in zip(edited["class"], edited["value"])
-    if not (temperature.is_blank(c) and temperature.is_blank(v))
-]
-edited_values = [str(v) for _c, v in rows]
+edited_values = [str(v) for _c, v in temperature.filled_rows(edited["class"], edited["value"])]
 if mode == "probabilities":
     total = sum(float(v) for v in edited_values)
     if abs(total - 1) > 1e-9:

@@ -2,17 +2,16 @@
 
 import random
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 from streamlit_drawable_canvas import st_canvas
 
 from kdviz import dark, plots, temperature
 from kdviz.i18n import N_, _
+from kdviz.links import parse_t
 from pages.ui.layout import chart, data_or_stop, device_control, setup_page
-from pages.ui.links import parse_t, t_control, url_notice, url_state, write_url
 from pages.ui.teachers import choose_teacher
+from pages.ui.url import t_control, url_notice, url_state, write_url
 
 DIGITS = [str(d) for d in range(10)]
 GALLERY = 10
@@ -129,16 +128,7 @@ with img_col:
         + _(" Second choice: **{second}** ({p_second}).").format(second=second, p_second=p_second)
     )
 with chart_col:
-    bars = plots.compare_bars(DIGITS, z, T, log_y)
-    bars.add_bar(x=DIGITS, y=dark.one_hot(label).tolist(), name=_("one-hot label"), marker_color=plots.GREY)
-    title = (
-        _("Soft targets at T = {T:g} vs T = 1 vs the hard label").format(T=T)
-        if T != 1
-        else _("Soft targets at T = 1 vs the hard label")
-    )
-    bars.update_layout(title=title)
-    bars.update_xaxes(title=_("digit"))
-    chart(bars)
+    chart(plots.soft_target_bars(z, label, T, log_y))
 bits_t, bits_one = temperature.entropy(q_t), temperature.entropy(q_one)
 # two per row: four metrics across a narrow screen cut their numbers short ("1.03...")
 m1, m2 = st.columns(2)
@@ -176,26 +166,7 @@ sim = dark.class_similarity(logits, labels, T)
 h1, h2 = st.columns([2.2, 1])
 with h1:
     hide = st.toggle(_("Hide the diagonal (the right answers) so the wrong-class structure shows"), True)
-    shown = sim.numpy().copy()
-    if hide:
-        np.fill_diagonal(shown, np.nan)
-    heat = go.Figure(
-        go.Heatmap(
-            z=shown,
-            x=DIGITS,
-            y=DIGITS,
-            colorscale="Blues",
-            texttemplate="%{z:.3f}",
-            hovertemplate=_("a %{y}: %{z:.4g} on %{x}<extra></extra>"),  # plotly's placeholders
-            colorbar=dict(title=_("mean p")),
-        )
-    )
-    heat.update_xaxes(title=_("class the teacher gives probability to"), type="category", dtick=1)
-    heat.update_yaxes(title=_("true class"), type="category", dtick=1, autorange="reversed")
-    heat.update_layout(
-        title=_("Class similarity at T = {T:g}").format(T=T), height=520, margin=dict(l=10, r=10, t=50, b=10)
-    )
-    chart(heat)
+    chart(plots.similarity_heatmap(sim, T, hide))
 with h2:
     pairs = dark.similar_pairs(sim, top=10)
     st.markdown(_("**Most similar pairs** (mean of both directions)"))
@@ -206,12 +177,10 @@ with h2:
         column_config={k: _(v) for k, v in PAIR_COLUMNS.items()},  # headers on screen; the keys stay
     )
     look = st.selectbox(_("A digit"), DIGITS, index=3, key="look")
-    row = sim[int(look)].clone()
-    row[int(look)] = -1
-    near = row.topk(3).indices.tolist()
+    near = dark.nearest_classes(sim, int(look))
     st.write(
         _("The teacher thinks a **{digit}** most resembles {similar} at T = {T:g}.").format(
-            digit=look, similar=", ".join(f"**{k}** ({sim[int(look), k]:.3f})" for k in near), T=T
+            digit=look, similar=", ".join(f"**{k}** ({p:.3f})" for k, p in near), T=T
         )
     )
 
@@ -230,9 +199,7 @@ def teacher_on(x, image_col, chart_col, key: str, title: str) -> None:
             "spread {bits:.3f} bits at T = {T:g}."
         ).format(digit=int(zu.argmax()), bits=temperature.entropy(temperature.softmax_t(zu, T)), T=T)
     )
-    bars = plots.compare_bars(DIGITS, zu, T, log_y).update_xaxes(title=_("digit"))
-    bars.update_layout(title=title)
-    chart(bars, chart_col, key=key)
+    chart(plots.compare_bars(DIGITS, zu, T, log_y, title=title, x_title=_("digit")), chart_col, key=key)
 
 
 def clear_pad() -> None:

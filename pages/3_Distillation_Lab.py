@@ -4,23 +4,12 @@ import pandas as pd
 import streamlit as st
 
 from kdviz import plots, runs
-from kdviz.distill import (
-    MAX_STUDENTS,
-    PAIR,
-    DistillConfig,
-    decode_students,
-    encode_students,
-    labels,
-    race_curves,
-    students_from_table,
-)
 from kdviz.footprint import tradeoff
 from kdviz.history import class_table
-from kdviz.i18n import _
-from kdviz.teacher import TeacherSpec, checkpoint_path
-from pages.ui.layout import app_settings, cache_dir, chart, data_or_stop, device_control, fragment, setup_page
-from pages.ui.links import parse_choice, url_notice, url_state, write_url
-from pages.ui.runs import (
+from kdviz.i18n import _, on_screen
+from kdviz.links import parse_choice
+from pages.ui.layout import cache_dir, chart, data_or_stop, device_control, env, fragment, setup_page
+from pages.ui.session import (
     footprints,
     progress_line,
     redraw_once_finished,
@@ -30,22 +19,14 @@ from pages.ui.runs import (
     start_run,
 )
 from pages.ui.teachers import TeacherChoice, choose_teacher
+from pages.ui.url import url_notice, url_state, write_url
 
-limits = app_settings().limits
+limits = env().limits
 STUDENT_SIZES = [
-    s
-    for s in ("800,800", "300,300", "100,100", "30,30", "64")
-    if limits.allows_student(tuple(map(int, s.split(","))))
+    s for s in ("800,800", "300,300", "100,100", "30,30", "64") if limits.allows_student(runs.parse_hidden(s))
 ]
 TRAIN_SIZES = [n for n in (300, 1000, 3000, 10000, 60000) if n <= limits.max_train_size]
-
-
-def on_screen(df: pd.DataFrame) -> pd.DataFrame:
-    """A table as shown: its English keys (kept by the CSV) and its status words translated."""
-    shown = df.copy()
-    if "status" in shown:
-        shown["status"] = shown["status"].map(lambda v: _(v) if isinstance(v, str) and v else v)
-    return shown.rename(columns=lambda c: _(c) if isinstance(c, str) and c else c)
+OVERLAY_CHOICES = 60  # the class history's newest students offered for the overlay
 
 
 setup_page("Distillation Lab")
@@ -55,7 +36,7 @@ st.write(
         "Students with the **same initial weights** see the **same batches**. One learns from the labels "
         "alone; the others also listen to the teacher's softened outputs, each at its own T and α (up to "
         "{most} students). The only difference between them is the loss."
-    ).format(most=MAX_STUDENTS)
+    ).format(most=runs.MAX_STUDENTS)
 )
 # True when the settings were (re)applied from the link or the session's memory: the race table
 # then starts again from those students.
@@ -63,7 +44,10 @@ if url_state(
     "lab",
     {
         "student": (STUDENT_SIZES[0], parse_choice(STUDENT_SIZES)),
-        "students": (encode_students(PAIR), lambda r: encode_students(decode_students(r))),
+        "students": (
+            runs.encode_students(runs.PAIR),
+            lambda r: runs.encode_students(runs.decode_students(r)),
+        ),
         "epochs": (min(20, limits.max_epochs), parse_choice(range(1, limits.max_epochs + 1), int)),
         "n": (1000, parse_choice(TRAIN_SIZES, int)),
         "omit": ("none", parse_choice(["none", *map(str, range(10))])),
@@ -73,7 +57,7 @@ if url_state(
 ):
     st.session_state.pop("race_start", None)
 url_notice("lab")
-if app_settings().classroom:
+if env().classroom:
     st.caption(
         _(
             "Classroom mode (KDVIZ_CLASSROOM=1): student size, images and epochs are capped so the "
@@ -85,8 +69,8 @@ data = data_or_stop(device)
 
 # --- Teacher -------------------------------------------------------------------------------------
 st.subheader(_("1. The teacher"))
-quick = TeacherSpec()
-quick_path = str(checkpoint_path(quick, cache_dir()))
+quick = runs.TEACHER_RECIPES["quick"]
+quick_path = str(runs.checkpoint_path(quick, cache_dir()))
 chosen = choose_teacher(
     device, {quick_path: _("Quick teacher: {label} (trained here, about 40 s)").format(label=quick.label)}
 )
@@ -165,9 +149,9 @@ with c1:
         key="student",
         disabled=busy,
         format_func=lambda s: (
-            _("{size} (the paper's)").format(size=s.replace(",", "-"))
+            _("{size} (the paper's)").format(size=runs.shape_name(runs.parse_hidden(s)))
             if s == "800,800"
-            else s.replace(",", "-")
+            else runs.shape_name(runs.parse_hidden(s))
         ),
     )
     n = st.select_slider(
@@ -199,10 +183,10 @@ st.markdown(
     _(
         "**The race**: one row per student (up to {most}). α = 0 is the labels-only student; "
         "*anneal* lowers that student's T linearly to 1 over the run (start hot, end sharp)."
-    ).format(most=MAX_STUDENTS)
+    ).format(most=runs.MAX_STUDENTS)
 )
 # The editor's starting table is fixed per session (from the link), so edits are not reset by reruns.
-start = st.session_state.setdefault("race_start", decode_students(st.session_state["students"]))
+start = st.session_state.setdefault("race_start", runs.decode_students(st.session_state["students"]))
 edited = st.data_editor(
     pd.DataFrame([{"T": s.T, "alpha": s.alpha, "anneal": s.anneal} for s in start]),
     key="race",
@@ -220,14 +204,14 @@ edited = st.data_editor(
     },
 )
 try:
-    students = students_from_table(edited.to_dict("records"))
+    students = runs.students_from_table(edited.to_dict("records"))
 except ValueError as e:
     st.error(_("{error}. Fix that row to train.").format(error=e))
     st.stop()
 write_url(
     {
         "student": student,
-        "students": encode_students(students),
+        "students": runs.encode_students(students),
         "epochs": epochs,
         "n": n,
         "omit": omit,
@@ -248,8 +232,8 @@ st.caption(
     + (_(" The settings are locked while these students train.") if busy else "")
 )
 
-cfg = DistillConfig(
-    hidden=tuple(int(h) for h in student.split(",")),
+cfg = runs.DistillConfig(
+    hidden=runs.parse_hidden(student),
     students=students,
     epochs=int(epochs),
     seed=int(seed),
@@ -261,7 +245,11 @@ b1, b2, _spare = st.columns([1.6, 1, 1.4])
 if b1.button(_("Train students"), type="primary", disabled=busy):
     # kept in the class's history when it ends, even if this tab is closed by then
     who = (session_id(), name.strip())
-    keep = (lambda r: history.add(r.records(device, teacher.spec.english_label, *who))) if history else None
+    keep = (
+        (lambda r: history.add(r.records(device, teacher.spec.english_label, *who)))
+        if history
+        else runs.ignore
+    )
     start_run(
         "lab_job",
         device,
@@ -278,6 +266,31 @@ if b2.button(_("Stop"), disabled=not busy):
 
 
 # --- Live results --------------------------------------------------------------------------------
+# Earlier runs to draw beside this one, read once per page run: the live fragment below redraws
+# every 0.7 s and reads nothing from the class history, so its cost does not grow with it.
+this_run = job.result.run if job is not None and job.result is not None else None
+earlier = [r for r in (history.recent(OVERLAY_CHOICES) if history and job else []) if r.run != this_run]
+shown = (
+    st.multiselect(
+        _("Compare with earlier runs (yours and the class's)"),
+        earlier,
+        format_func=lambda r: _("{name}, run {run}: {student}, {loss}").format(
+            name=r.name or _("anonymous"), run=r.run[:6], student=r.student, loss=r.loss_name
+        ),
+        key="overlay",
+        help=_("Their test errors appear as dotted lines on the left chart."),
+    )
+    if earlier
+    else []
+)
+overlay = {
+    _("{name} {run}: {loss}").format(name=r.name or _("run"), run=r.run[:6], loss=r.loss_name): tuple(
+        zip(*r.curve)
+    )
+    for r in shown
+}
+
+
 @fragment(run_every=0.7 if busy else None)
 def live():
     job = session_run("lab_job")
@@ -296,29 +309,8 @@ def live():
         st.warning(_("Stopped before the first epoch finished: nothing to compare yet."))
     if job.epochs:
         ep = [e.epoch for e in job.epochs]
-        errors, losses = race_curves(job.details.students, job.epochs)
+        errors, losses = runs.race_curves(job.details.students, job.epochs)
         st.caption(_("These students: {students}.").format(students=job.details.describe()))
-        this_run = job.result.run if job.result is not None else None
-        earlier = [r for r in (history.runs() if history else []) if r.curve and r.run != this_run]
-        shown = (
-            st.multiselect(
-                _("Compare with earlier runs (yours and the class's)"),
-                earlier,
-                format_func=lambda r: _("{name}, run {run}: {student}, {loss}").format(
-                    name=r.name or _("anonymous"), run=r.run[:6], student=r.student, loss=r.label
-                ),
-                key="overlay",
-                help=_("Their test errors appear as dotted lines on the left chart."),
-            )
-            if earlier
-            else []
-        )
-        overlay = {
-            _("{name} {run}: {loss}").format(name=r.name or _("run"), run=r.run[:6], loss=r.label): tuple(
-                zip(*r.curve)
-            )
-            for r in shown
-        }
         left, right = st.columns(2)
         chart(
             plots.training_curves(
@@ -355,11 +347,11 @@ if lab_runs:
     st.subheader(_("What the small model buys"))
     # Stable English names for the (cached) measurement; the table shows them translated.
     shapes = {"teacher": teacher.spec.hidden} | {
-        f"student {'-'.join(map(str, r.cfg.hidden))}": r.cfg.hidden for _jid, r in lab_runs
+        f"student {runs.shape_name(r.cfg.hidden)}": r.cfg.hidden for _jid, r in lab_runs
     }
     model_names = {"teacher": _("teacher")} | {
-        f"student {'-'.join(map(str, r.cfg.hidden))}": _("student {hidden}").format(
-            hidden="-".join(map(str, r.cfg.hidden))
+        f"student {runs.shape_name(r.cfg.hidden)}": _("student {hidden}").format(
+            hidden=runs.shape_name(r.cfg.hidden)
         )
         for _jid, r in lab_runs
     }
@@ -376,7 +368,7 @@ if lab_runs:
     for i, (_jid, r) in enumerate(lab_runs, 1):
         points += [
             (_("run {number}: {label}").format(number=i, label=n), r.cfg.hidden, e)
-            for n, e in zip(labels(r.cfg.students), r.errors)
+            for n, e in zip(runs.student_names(r.cfg.students), r.errors)
         ]
     chart(plots.size_tradeoff(tradeoff(points)))
 

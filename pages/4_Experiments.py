@@ -4,31 +4,19 @@ import pandas as pd
 import streamlit as st
 
 from kdviz import plots, runs
-from kdviz.experiments import (
-    DEFAULT,
-    EXPERIMENTS,
-    PRESETS,
-    Result,
-    describe_seconds,
-    estimated_seconds,
-    settings_table,
-)
 from kdviz.footprint import tradeoff
 from kdviz.i18n import N_, _
-from pages.ui.layout import app_settings, cache_dir, chart, data_or_stop, device_control, fragment, setup_page
-from pages.ui.links import parse_choice, url_notice, url_state, write_url
-from pages.ui.runs import footprints, progress_line, redraw_once_finished, session_run, start_run
+from kdviz.links import parse_choice
+from kdviz.recipes import RECIPES, recipe_table
+from kdviz.timing import describe_seconds, estimated_seconds
+from pages.ui.layout import cache_dir, chart, data_or_stop, device_control, env, fragment, setup_page
+from pages.ui.session import footprints, progress_line, redraw_once_finished, session_run, start_run
+from pages.ui.url import url_notice, url_state, write_url
 
 
 def parse_names(raw: str) -> list[str]:
-    names = [n for n in raw.split(",") if n]
-    if not names or set(names) - set(EXPERIMENTS):
-        raise ValueError(raw)
-    return names
+    return list(runs.check_names([n for n in raw.split(",") if n]))
 
-
-# The presets' names as the page shows them (the URL and the code keep "quick", "full", "tiny").
-PRESET_NAMES = {"quick": N_("quick"), "full": N_("full"), "tiny": N_("tiny")}
 
 setup_page("Experiments")
 st.title(_("The paper's experiments"))
@@ -42,26 +30,22 @@ st.write(
         "students like the paper, over 3 seeds, and adds consistent teaching, which goes beyond the paper."
     )
 )
-limits = app_settings().limits
+limits = env().limits
 # quick and full for everyone; a KDVIZ_EXPERIMENTS_PRESET such as tiny (seconds, for tests) is added
 presets = [
-    p
-    for p in dict.fromkeys(["quick", "full", app_settings().experiments_preset])
-    if p in limits.experiment_presets
+    p for p in dict.fromkeys(["quick", "full", env().experiments_preset]) if p in limits.experiment_presets
 ]
-default_preset = (
-    app_settings().experiments_preset if app_settings().experiments_preset in presets else presets[0]
-)
+default_preset = env().experiments_preset if env().experiments_preset in presets else presets[0]
 if url_state(
     "experiments",
-    {"preset": (default_preset, parse_choice(presets)), "only": (list(DEFAULT), parse_names)},
+    {"preset": (default_preset, parse_choice(presets)), "only": (list(runs.DEFAULT), parse_names)},
 ):
-    for name in EXPERIMENTS:  # settings (re)applied: the boxes follow the restored list
+    for name in runs.EXPERIMENTS:  # settings (re)applied: the boxes follow the restored list
         st.session_state.pop(f"exp_{name}", None)
 url_notice("experiments")
-for name in EXPERIMENTS:  # the link's list, once per visit; the boxes keep the user's changes after
+for name in runs.EXPERIMENTS:  # the link's list, once per visit; the boxes keep the user's changes after
     st.session_state.setdefault(f"exp_{name}", name in st.session_state["only"])
-if app_settings().classroom:
+if env().classroom:
     st.caption(_("Classroom mode (KDVIZ_CLASSROOM=1): the full preset (an hour on a CPU) is not offered."))
 device = device_control()
 data = data_or_stop(device)
@@ -74,18 +58,19 @@ preset = c1.radio(
     presets,
     key="preset",
     disabled=busy,
-    # labels made now, in this run's language (a format_func is also called outside the run: AppTest)
-    format_func={p: _(PRESET_NAMES.get(p, p)) for p in presets}.get,
+    # labels made now, in this run's language (a format_func is also called outside the run: AppTest);
+    # the names are marked for translation in kdviz.env
+    format_func={p: _(p) for p in presets}.get,
     help=_("quick: minutes on a CPU; full: paper-like student training over 3 seeds"),
 )
 with c2:  # a list a person can read, not chips that overflow
     st.write(_("Experiments"))
     chosen = [
-        n for n, (title, _fn) in EXPERIMENTS.items() if st.checkbox(_(title), key=f"exp_{n}", disabled=busy)
+        n for n, e in runs.EXPERIMENTS.items() if st.checkbox(_(e.title), key=f"exp_{n}", disabled=busy)
     ]
 write_url({"preset": preset, "only": ",".join(chosen)})
 with st.expander(_("Settings of this preset")):
-    st.dataframe(settings_table(PRESETS[preset]), hide_index=True, width="stretch")
+    st.dataframe(recipe_table(RECIPES[preset]), hide_index=True, width="stretch")
 estimate = estimated_seconds(preset, chosen, device)
 if estimate is not None:
     (st.warning if estimate > 900 else st.caption)(
@@ -116,13 +101,13 @@ if b2.button(_("Stop"), disabled=not busy):
     st.rerun()
 
 
-def size_panel(r: Result, finished: bool) -> None:
+def size_panel(r: runs.Result, finished: bool) -> None:
     """What the small model buys: the result's models side by side (kdviz.footprint)."""
     st.markdown(_("**What the small model buys**"))
     if not finished:  # timing while the run trains would time the training too
         st.caption(_("The sizes and inference times appear when the run has ended."))
         return
-    shape = {m["model"]: "-".join(map(str, m["hidden"])) for m in r.models}
+    shape = {m["model"]: runs.shape_name(m["hidden"]) for m in r.models}
     shapes = {shape[m["model"]]: tuple(m["hidden"]) for m in r.models}  # each shape timed once
     measured = {f.name: f.row() for f in footprints(tuple(shapes.items()), device)}
     table = [
@@ -141,8 +126,8 @@ def size_panel(r: Result, finished: bool) -> None:
     chart(plots.size_tradeoff(tradeoff(points)), right)
 
 
-def show(r: Result, finished: bool) -> None:
-    st.subheader(_(EXPERIMENTS[r.name][0]))
+def show(r: runs.Result, finished: bool) -> None:
+    st.subheader(_(runs.EXPERIMENTS[r.name].title))
     table = r.table(as_text=True).rename(columns=_)  # the columns' keys in this page's language
     left, right = st.columns([3, 2])
     left.dataframe(table, width="stretch", hide_index=True)
@@ -158,13 +143,11 @@ def show(r: Result, finished: bool) -> None:
         left.markdown(f"{icon} " + line.format(effect=_(check["effect"])))
     for note in r.notes:
         left.caption(_(note))
-    # the settings' keys (and word values such as "probabilities") are marked in kdviz.experiments
-    settings_text = ", ".join(
-        f"{_(k)} {_(v) if isinstance(v, str) and v else v}" for k, v in r.settings.items()
-    )
+    # the setup's keys (and word values such as "probabilities") are marked in kdviz.experiments
+    setup = ", ".join(f"{_(k)} {_(v) if isinstance(v, str) and v else v}" for k, v in r.setup.items())
     left.caption(
         _("Settings: {settings}. Seed {seed}, {seconds:.1f} s.").format(
-            settings=settings_text, seed=r.seed, seconds=r.seconds
+            settings=setup, seed=r.seed, seconds=r.seconds
         )
     )
     fig = plots.experiment_figure(r.name, r.curve, len(data.test_y))
@@ -181,13 +164,6 @@ shown = list(job.details.results) if job else []
 st.session_state["exp_shown"] = len(shown)
 
 
-def step_title(current: str) -> str:
-    """What runs now, in words (kdviz.runs.ExperimentsRun.title, in this page's language)."""
-    if current == "teacher":
-        return _("teacher")
-    return _(EXPERIMENTS[current][0]) if current in EXPERIMENTS else _("starting")
-
-
 @fragment(run_every=1.0 if busy else None)
 def live():
     job = session_run("exp_job")
@@ -197,7 +173,7 @@ def live():
     if not job.finished:
         st.progress(
             job.latest.fraction if job.latest else 0.0,
-            text=f"{step_title(job.details.current)}: {progress_line(job)}",
+            text=f"{job.details.title}: {progress_line(job)}",
         )
         if len(job.details.results) != st.session_state["exp_shown"]:
             st.rerun()  # a new result: draw it once, outside this fragment
@@ -217,6 +193,6 @@ if job is not None:
             _("Done: {n} experiment(s) in {time} ({preset} preset, every second of the run).").format(
                 n=len(shown),
                 time=describe_seconds(job.details.seconds),
-                preset=_(PRESET_NAMES.get(job.details.preset, job.details.preset)),
+                preset=_(job.details.preset),
             )
         )

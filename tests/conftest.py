@@ -76,6 +76,9 @@ def real_mnist():
 @pytest.fixture
 def no_shipped_teacher(monkeypatch, tmp_path):
     """As if the shipped paper teacher were missing: the app falls back to training one."""
+    import kdviz.runs
     import kdviz.shipped
 
-    monkeypatch.setattr(kdviz.shipped, "WEIGHTS", tmp_path / "absent" / "paper_teacher.safetensors")
+    absent = tmp_path / "absent" / "paper_teacher.safetensors"
+    monkeypatch.setattr(kdviz.shipped, "WEIGHTS", absent)  # what the core loads
+    monkeypatch.setattr(kdviz.runs, "SHIPPED", absent)  # what the pages list

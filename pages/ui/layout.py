@@ -1,4 +1,4 @@
-"""Page frame: language, projector mode, the sidebar menu, settings, device and data (cached per server)."""
+"""Page frame: language, projector mode, the sidebar menu, environment, device and data (cached)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from kdviz import i18n, settings
+from kdviz import env as environment
+from kdviz import i18n
+from kdviz.env import Env, EnvError
 from kdviz.i18n import N_, _
-from kdviz.settings import AppSettings, SettingsError
-from pages.ui.runs import my_runs
+from pages.ui.session import my_runs
 
 # The sidebar menu, in teaching order. Streamlit's own page list (hidden in .streamlit/config.toml)
 # would call the home page "app" after app.py; st.navigation could rename it, but Streamlit only
@@ -41,7 +42,7 @@ PHONE_CSS = """<style>
 
 def setup_page(title: str, projector_default: bool = False) -> None:
     """Every page's first call: the language and projector mode of this view, the menu, the
-    server's settings (a malformed KDVIZ_* variable stops the page with one clear message)."""
+    server's environment (a malformed KDVIZ_* variable stops the page with one clear message)."""
     language = i18n.choose(st.query_params.get("lang"), st.context.locale)
     st.session_state["_lang"] = language
     i18n.set_language(language)
@@ -55,7 +56,7 @@ def setup_page(title: str, projector_default: bool = False) -> None:
         initial_sidebar_state="collapsed" if present else "auto",
     )
     st.html(PHONE_CSS + (PROJECTOR_CSS if present else ""))
-    app_settings()
+    env()
     keep = {k: st.query_params[k] for k in SHARED_PARAMS if k in st.query_params}
     try:
         for path, label, icon in MENU:
@@ -88,7 +89,7 @@ def language_links() -> None:
 
     A reload, not a widget: a selectbox keeps its value in the browser as the old language's
     label, which the new labels would not match; a fresh session rebuilds every widget from the
-    URL (pages.ui.links). Drawn again by write_url once a page has put its settings in the URL."""
+    URL (pages.ui.url). Drawn again by write_url once a page has put its settings in the URL."""
     slot = st.session_state.get("_language_slot")
     if slot is None:
         return
@@ -135,11 +136,11 @@ def fragment(run_every: float | None = None):
     return wrap
 
 
-def app_settings() -> AppSettings:
-    """The server's KDVIZ_* settings (kdviz.settings); a malformed one stops the page, saying which."""
+def env() -> Env:
+    """The server's KDVIZ_* variables (kdviz.env); a malformed one stops the page, saying which."""
     try:
-        return settings.current()
-    except SettingsError as e:
+        return environment.current()
+    except EnvError as e:
         st.error(
             _("kdviz cannot use its settings: {error}. Fix the variable and restart the app.").format(error=e)
         )
@@ -147,7 +148,7 @@ def app_settings() -> AppSettings:
 
 
 def data_dir() -> str:
-    return str(app_settings().mnist_dir)
+    return str(env().mnist_dir)
 
 
 # Core objects shared by every session of this server process.
@@ -190,4 +191,4 @@ def data_or_stop(device: str = "cpu"):
 
 
 def cache_dir() -> str:
-    return str(app_settings().cache_dir)
+    return str(env().cache_dir)

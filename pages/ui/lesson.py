@@ -10,8 +10,8 @@ import streamlit as st
 from kdviz import archive, lesson, poll
 from kdviz.i18n import _
 from kdviz.lesson import Reveal, Step
-from pages.ui.layout import SHARED_PARAMS, app_settings, cache_dir, data_or_stop
-from pages.ui.runs import run_history
+from pages.ui.layout import SHARED_PARAMS, cache_dir, data_or_stop, env
+from pages.ui.session import run_history
 
 
 @st.cache_resource
@@ -22,7 +22,7 @@ def _poll(path: str, key: str) -> poll.ClassPoll:
 def class_poll() -> poll.ClassPoll:
     """The class's lesson file beside the run history; a clear message and a stop if unusable."""
     try:
-        return _poll(f"{cache_dir()}/lessons.sqlite", app_settings().teacher_key)
+        return _poll(f"{cache_dir()}/lessons.sqlite", env().teacher_key)
     except poll.PollError as e:
         st.error(str(e))
         st.stop()

@@ -7,20 +7,15 @@ from pathlib import Path
 
 import streamlit as st
 
+from kdviz import runs
 from kdviz.i18n import _, language
-from kdviz.teacher import Teacher
 from pages.ui.layout import cache_dir, data_dir, load_data
 
 
 @st.cache_resource(max_entries=8)
 def load_teacher_cached(path: str, mtime: float, device: str):
     """A cached checkpoint, or the shipped teacher with its test errors measured on this data."""
-    from kdviz.shipped import load_shipped
-    from kdviz.teacher import load_teacher
-
-    if path.endswith(".safetensors"):
-        return load_shipped(load_data(data_dir(), device), path)
-    return load_teacher(path, device)
+    return runs.load_teacher(path, load_data(data_dir(), device))
 
 
 @st.cache_resource(max_entries=8)
@@ -34,10 +29,8 @@ def teacher_logits(path: str, mtime: float, device: str, split: str):
 @st.cache_resource(max_entries=4)
 def _teacher_choices(folder: str | None, listing: tuple, lang: str) -> dict[str, str]:
     """Cached per language too: the descriptions are in the language of the session that asked."""
-    from kdviz.teacher import TeacherSpec, cached_teachers, checkpoint_path
-
-    default = checkpoint_path(TeacherSpec(), folder)
-    found = {str(p): text for p, spec, text in cached_teachers(folder) if spec is not None}
+    default = runs.checkpoint_path(runs.TEACHER_RECIPES["quick"], folder)
+    found = {str(p): text for p, spec, text in runs.cached_teachers(folder) if spec is not None}
     out = (
         {str(default): _("Quick teacher: {teacher}").format(teacher=found.pop(str(default)))}
         if str(default) in found
@@ -49,27 +42,18 @@ def _teacher_choices(folder: str | None, listing: tuple, lang: str) -> dict[str,
 @st.cache_resource(max_entries=4)
 def _shipped_problem(path: str, mtimes: tuple, lang: str) -> str | None:
     """Cached per language too: the message is in the language of the session that asked."""
-    from kdviz.shipped import load_shipped
-    from kdviz.teacher import CheckpointError
-
-    try:
-        load_shipped(None, path)  # hash and shapes; the test errors are measured when it is used
-    except CheckpointError as e:
-        return str(e)
-    return None
+    return runs.shipped_problem(path)
 
 
 def shipped_problem() -> str | None:
     """Why the shipped paper teacher cannot be used, or None when it can."""
-    from kdviz.shipped import WEIGHTS, card_path
-
     try:
-        mtimes = (WEIGHTS.stat().st_mtime, card_path(WEIGHTS).stat().st_mtime)
+        mtimes = (runs.SHIPPED.stat().st_mtime, runs.card_path(runs.SHIPPED).stat().st_mtime)
     except OSError:
         return _("the shipped teacher {name} or its card is missing from this installation").format(
-            name=WEIGHTS.name
+            name=runs.SHIPPED.name
         )
-    return _shipped_problem(str(WEIGHTS), mtimes, language())
+    return _shipped_problem(str(runs.SHIPPED), mtimes, language())
 
 
 def shipped_notice() -> None:
@@ -85,11 +69,10 @@ def shipped_notice() -> None:
 def teacher_choices(folder: str | None) -> dict[str, str]:
     """Usable teachers (path -> description): the shipped paper teacher first, then the cache's.
     Cached by the folder's listing, so checkpoints are opened only when a file appears or changes."""
-    from kdviz.shipped import WEIGHTS
-    from kdviz.teacher import checkpoints
-
-    shipped = {} if shipped_problem() else {str(WEIGHTS): _("Paper teacher, shipped with kdviz (1200-1200)")}
-    listing = tuple((p.name, mtime) for p, mtime in checkpoints(folder))
+    shipped = (
+        {} if shipped_problem() else {str(runs.SHIPPED): _("Paper teacher, shipped with kdviz (1200-1200)")}
+    )
+    listing = tuple((p.name, mtime) for p, mtime in runs.checkpoints(folder))
     return shipped | _teacher_choices(folder, listing, language())
 
 
@@ -97,7 +80,7 @@ def teacher_choices(folder: str | None) -> dict[str, str]:
 class TeacherChoice:
     path: Path
     mtime: float
-    teacher: Teacher
+    teacher: runs.Teacher
 
     def logits(self, device: str, split: str):
         """The teacher's logits for a whole split, computed once per checkpoint (cached)."""
@@ -144,13 +127,9 @@ def choose_teacher(device: str, trainable: dict[str, str] | None = None) -> Teac
 def shipped_teacher(device: str):
     """The shipped paper teacher and its test-set logits (for the lesson's reveals); a clear
     message and a stop when it cannot be used."""
-    from kdviz.shipped import WEIGHTS
-
     problem = shipped_problem()
     if problem:
         st.error(_("The shipped paper teacher cannot be used: {problem}.").format(problem=problem))
         st.stop()
-    mtime = WEIGHTS.stat().st_mtime
-    return load_teacher_cached(str(WEIGHTS), mtime, device), teacher_logits(
-        str(WEIGHTS), mtime, device, "test"
-    )
+    path, mtime = str(runs.SHIPPED), runs.SHIPPED.stat().st_mtime
+    return load_teacher_cached(path, mtime, device), teacher_logits(path, mtime, device, "test")

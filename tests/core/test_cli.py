@@ -112,7 +112,7 @@ def test_reproduce_json_on_tiny_data(tiny_dir, tmp_path):
 
 
 def test_reproduce_only_ensemble_on_tiny_data(tiny_dir, tmp_path):
-    from kdviz.experiments import TINY
+    from kdviz.recipes import TINY
 
     env = {"KDVIZ_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
     args = ("reproduce", "--preset", "tiny", "--only", "ensemble", "--json", "--data-dir", str(tiny_dir))

@@ -208,3 +208,9 @@ def test_an_empty_or_nearly_empty_pad_is_no_digit():
 def test_canvas_pixels_must_be_rgba():
     with pytest.raises(ValueError, match="RGBA"):
         dark.image_from_canvas(np.zeros((28, 28), np.uint8))
+
+
+def test_nearest_classes_leave_the_class_itself_out():
+    sim = torch.eye(4) * 0.9 + torch.tensor([[0, 0.05, 0.03, 0.02]] * 4)
+    assert dark.nearest_classes(sim, 0, k=2) == [(1, pytest.approx(0.05)), (2, pytest.approx(0.03))]
+    assert [c for c, _p in dark.nearest_classes(sim, 1, k=3)] == [2, 3, 0]

@@ -12,9 +12,9 @@ from kdviz.distill import (
     Student,
     decode_students,
     encode_students,
-    labels,
     race,
     race_curves,
+    student_names,
     students_from_table,
 )
 
@@ -80,7 +80,7 @@ def test_the_student_table_names_the_bad_row():
 
 def test_labels_are_distinct_and_curves_follow_them(tiny_data):
     twins = (Student(4, 0.9), Student(4, 0.9), Student(1, 0))
-    assert labels(twins) == ["T = 4, α = 0.9 (#1)", "T = 4, α = 0.9 (#2)", "labels only"]
+    assert student_names(twins) == ["T = 4, α = 0.9 (#1)", "T = 4, α = 0.9 (#2)", "labels only"]
     cfg = DistillConfig(hidden=(8,), students=RACE, epochs=2)
     logits = torch.randn(len(tiny_data.train_y), 10)
     epochs = [ev for ev in race(tiny_data, logits, cfg)[1] if ev.kind == "epoch"]

@@ -5,6 +5,7 @@ import torch
 
 from kdviz import elastic, shifts
 from kdviz.models import StackedMLP
+from kdviz.targets import Cached, Live, PerShift
 from kdviz.train import TrainConfig, train
 
 
@@ -79,7 +80,7 @@ def test_engine_distorts_the_batches_and_refuses_it_with_per_shift_logits(tiny_d
     per_shift = torch.zeros(len(tiny_data.train_y), shifts.count(2), 10)
     model = StackedMLP((16,), 1, seed=0)
     with pytest.raises(ValueError, match="distortions"):
-        next(train(model, tiny_data, TrainConfig(jitter=2, elastic=34.0), [4.0], [0.5], per_shift))
+        next(train(model, tiny_data, TrainConfig(jitter=2, elastic=34.0), [4.0], [0.5], PerShift(per_shift)))
 
 
 def test_a_live_teacher_gives_what_its_table_gives(tiny_data):
@@ -95,7 +96,7 @@ def test_a_live_teacher_gives_what_its_table_gives(tiny_data):
             pass
         return [p.detach().clone() for p in model.parameters()]
 
-    for live, table in zip(run(teacher), run(teacher(tiny_data.train_x))):
+    for live, table in zip(run(Live(teacher)), run(Cached(teacher(tiny_data.train_x)))):
         torch.testing.assert_close(live, table)
 
 
@@ -108,7 +109,7 @@ def test_a_live_teacher_sees_the_distorted_batch(tiny_data):
             return torch.zeros(len(x), 10)
 
         cfg = TrainConfig(epochs=1, seed=0, batch_size=len(tiny_data.train_y), elastic=strength)
-        for _ in train(StackedMLP((16,), 1, seed=0), tiny_data, cfg, (4.0,), (0.5,), teacher):
+        for _ in train(StackedMLP((16,), 1, seed=0), tiny_data, cfg, (4.0,), (0.5,), Live(teacher)):
             pass
         return torch.cat(seen).sort().values
 

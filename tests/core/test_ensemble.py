@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from kdviz import ensemble
+from kdviz.control import Stopped
 from kdviz.models import StackedMLP, predict_logits
 from kdviz.teacher import TeacherSpec
 
@@ -73,4 +74,5 @@ def test_train_members_trains_each_member_and_stops_when_asked(tiny_data):
     assert model.k == 2 and last.epoch == SPEC.epochs and len(last.test_errors) == 2
     assert all(e < 0.5 * len(tiny_data.test_y) for e in last.test_errors)  # chance would be 90%
     assert not torch.equal(model.weights[-1][0], model.weights[-1][1])
-    assert ensemble.train_members(SPEC, 2, tiny_data, should_stop=lambda: True) is None
+    with pytest.raises(Stopped):
+        ensemble.train_members(SPEC, 2, tiny_data, should_stop=lambda: True)

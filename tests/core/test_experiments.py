@@ -1,4 +1,5 @@
-"""kdviz.experiments: every experiment on tiny data, the pure helpers, tables and estimates."""
+"""kdviz.experiments (every experiment on tiny data, through kdviz.runs), kdviz.probes, kdviz.recipes and
+kdviz.timing (the pure helpers, tables and estimates)."""
 
 import json
 from dataclasses import replace
@@ -8,8 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
+from kdviz import ensemble, probes, runs, timing
 from kdviz import experiments as E
+from kdviz import recipes as R
+from kdviz.bench import Bench
+from kdviz.control import Stopped
 from kdviz.data import load_mnist
+from kdviz.models import shape_name
+from kdviz.teacher import ensure_teacher
 from tests.conftest import write_synthetic_mnist
 
 
@@ -19,8 +26,15 @@ def tiny_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tiny_run")
     data = load_mnist(write_synthetic_mnist(folder / "mnist"))
     names = []
-    results = list(E.run_all(data, E.TINY, folder / "cache", on_start=names.append, only=list(E.EXPERIMENTS)))
-    return data, results, names
+
+    def step(run):
+        if run.current and run.current not in names:
+            names.append(run.current)
+
+    run = runs.ExperimentsRun("tiny", tuple(E.EXPERIMENTS))
+    runs.experiments(run, data, folder / "cache", on_step=step)
+    assert run.finished
+    return data, run.results, names
 
 
 def test_run_all_gives_every_experiment_with_documented_fields(tiny_run):
@@ -34,7 +48,7 @@ def test_run_all_gives_every_experiment_with_documented_fields(tiny_run):
             {"what", "this run", "paper"} <= set(row) <= {"what", "this run", "paper", "seeds"}
             for row in r.rows
         )
-        assert isinstance(r.settings, dict) and r.settings and r.seed == E.TINY.seed and r.seconds > 0
+        assert isinstance(r.setup, dict) and r.setup and r.seed == R.TINY.seed and r.seconds > 0
         assert list(r.table().columns)[:3] == ["what", "this run", "paper"]
         assert r.checks and all(
             set(c) == {"effect", "holds"} and isinstance(c["holds"], bool) for c in r.checks
@@ -54,20 +68,20 @@ def test_run_all_gives_every_experiment_with_documented_fields(tiny_run):
     assert by["omit3"].rows[1]["this run"] <= by["omit3"].rows[0]["this run"]
     assert by["omit3"].rows[3]["this run"] <= by["omit3"].rows[0]["this run"]  # the best shift helps
     assert (by["only78"].curve["shift"] <= 0).all()
-    assert len(by["few_labels"].curve) == 2 * len(E.TINY.few_sizes)
+    assert len(by["few_labels"].curve) == 2 * len(R.TINY.few_sizes)
     t = by["temperature"].curve
-    assert sorted(t["T"].unique()) == sorted(E.TINY.sweep_Ts) and t["student"].nunique() == 2
+    assert sorted(t["T"].unique()) == sorted(R.TINY.sweep_Ts) and t["student"].nunique() == 2
     m = by["matching"].curve
     assert (m[m["T"] == 100.0]["cosine"] > 0.99).all()
     # the main table's models, for the size panel: teacher and each student, errors as in the rows
     assert [m["model"] for m in main.models][:3] == ["teacher", "student, labels only", "student, distilled"]
     assert [m["test errors"] for m in main.models] == [row["this run"] for row in main.rows]
-    assert [tuple(m["hidden"]) for m in main.models] == [E.TINY.teacher.hidden] + [E.TINY.student] * 4
+    assert [tuple(m["hidden"]) for m in main.models] == [R.TINY.teacher.hidden] + [R.TINY.student] * 4
 
 
 def test_ensemble_rows_curve_and_checks_agree(tiny_run):
     data, results, _ = tiny_run
-    ens, k = next(r for r in results if r.name == "ensemble"), E.TINY.ensemble_members
+    ens, k = next(r for r in results if r.name == "ensemble"), R.TINY.ensemble_members
     values = [row["this run"] for row in ens.rows]
     assert len(ens.rows) == k + 6 and all(row["paper"] is None for row in ens.rows)
     members, mean, by_probs, by_logits = values[:k], values[k], values[k + 1], values[k + 2]
@@ -76,36 +90,40 @@ def test_ensemble_rows_curve_and_checks_agree(tiny_run):
     assert all(0 <= v <= len(data.test_y) for v in members + [by_probs, by_logits, *values[k + 3 :]])
     assert "average of probabilities" in ens.rows[k + 1]["what"] and "logits" in ens.rows[k + 2]["what"]
     assert [r["what"].split(",")[0] for r in ens.rows[k + 3 :]] == [
-        f"student {E._hid(E.TINY.student)}",
-        f"student {E._hid(E.TINY.student)} distilled from member 1",
-        f"student {E._hid(E.TINY.student)} distilled from the ensemble",
+        f"student {shape_name(R.TINY.student)}",
+        f"student {shape_name(R.TINY.student)} distilled from member 1",
+        f"student {shape_name(R.TINY.student)} distilled from the ensemble",
     ]
     assert ens.checks[0]["holds"] == (by_probs < mean)
     assert ens.checks[1]["holds"] == (from_ensemble < from_one)
     assert ens.curve["kind"].tolist() == ["member"] * k + ["ensemble"] + ["student"] * 3
     assert ens.curve["errors"].tolist() == [*members, by_probs, labels_only, from_one, from_ensemble]
-    assert ens.settings["members"] == k and ens.settings["averaging"] == "probabilities"
+    assert ens.setup["members"] == k and ens.setup["averaging"] == "probabilities"
 
 
 def test_an_ensemble_of_one_is_its_member_and_the_checks_say_so(tiny_data):
-    one = E.ensemble_teacher(tiny_data, None, replace(E.TINY, ensemble_members=1))
+    one = ensemble.experiment(Bench(tiny_data, None, replace(R.TINY, ensemble_members=1), None))
     values = [row["this run"] for row in one.rows]
     member, mean, by_probs, by_logits = values[:4]
     assert member == mean == by_probs == by_logits
     assert not one.checks[0]["holds"]  # no better than its mean member: the check can fail
     # from "the ensemble" and from member 1 the students learn the same distribution
     assert abs(values[-1] - values[-2]) <= 2
-    with pytest.raises(E.Stopped):
-        E.ensemble_teacher(tiny_data, None, E.TINY, should_stop=lambda: True)
+    with pytest.raises(Stopped):
+        ensemble.experiment(Bench(tiny_data, None, R.TINY, None, should_stop=lambda: True))
 
 
 def test_experiment_stops_when_asked(tiny_data, tmp_path):
-    teacher = E.ensure_teacher(E.TINY.teacher, tiny_data, tmp_path)
-    with pytest.raises(E.Stopped):
-        E.main_table(tiny_data, teacher, E.TINY, should_stop=lambda: True)
-    assert list(E.run_all(tiny_data, E.TINY, tmp_path, should_stop=lambda: True)) == []
+    teacher = ensure_teacher(R.TINY.teacher, tiny_data, tmp_path)
+    stopping = Bench.of(tiny_data, teacher, R.TINY, should_stop=lambda: True)
+    with pytest.raises(Stopped):
+        E.main_table(stopping)
+    with pytest.raises(Stopped):
+        list(E.run_all(stopping))
     with pytest.raises(ValueError, match="unknown"):
-        list(E.run_all(tiny_data, E.TINY, tmp_path, only=["nope"]))
+        list(E.run_all(Bench.of(tiny_data, teacher, R.TINY), ["nope"]))
+    run = runs.experiments(runs.ExperimentsRun("tiny"), tiny_data, tmp_path, should_stop=lambda: True)
+    assert run.results == [] and not run.finished  # a stopped run returns what it finished: nothing
 
 
 def test_bias_sweep_finds_a_known_shift():
@@ -114,39 +132,40 @@ def test_bias_sweep_finds_a_known_shift():
     labels = true.argmax(-1)
     seen = true.clone()
     seen[:, 3] -= 2.0  # class 3 under-predicted by exactly 2
-    sweep = E.bias_sweep(seen, labels, 3, np.arange(0.0, 5.01, 0.25))
-    assert E.best_shift(sweep) == 2.0
+    sweep = probes.bias_sweep(seen, labels, 3, np.arange(0.0, 5.01, 0.25))
+    assert probes.best_shift(sweep) == 2.0
     assert sweep.loc[sweep["shift"] == 2.0, "errors"].item() == 0
     assert sweep.loc[0, "class_errors"] > 0 and sweep.loc[0, "class_total"] == int((labels == 3).sum())
     # several classes at once, negative shifts (the 7s-and-8s experiment)
     seen = true.clone()
     seen[:, [7, 8]] += 1.5
-    assert E.best_shift(E.bias_sweep(seen, labels, (7, 8), np.arange(0.0, -4.01, -0.5))) == -1.5
+    assert probes.best_shift(probes.bias_sweep(seen, labels, (7, 8), np.arange(0.0, -4.01, -0.5))) == -1.5
 
 
 def test_best_shift_prefers_the_smallest_shift_on_ties():
     df = pd.DataFrame({"shift": [-1.0, 0.0, 1.0, 2.0], "errors": [5, 3, 3, 4]})
-    assert E.best_shift(df) == 0.0
+    assert probes.best_shift(df) == 0.0
 
 
 def test_matching_logits_cosine_climbs_to_one():
     g = torch.Generator().manual_seed(1)
     z, v = torch.randn(500, 10, generator=g), torch.randn(500, 10, generator=g) * 3
-    df = E.matching_logits_cosine(z - z.mean(1, keepdim=True), v - v.mean(1, keepdim=True), [1, 3, 10, 100])
+    z, v = z - z.mean(1, keepdim=True), v - v.mean(1, keepdim=True)
+    df = probes.matching_logits_cosine(z, v, [1, 3, 10, 100])
     assert list(df["T"]) == [1, 3, 10, 100]
     assert df["cosine"].is_monotonic_increasing and df["cosine"].iloc[0] < 0.95
     assert df["cosine"].iloc[-1] > 0.99 and abs(df["scale"].iloc[-1] - 1) < 0.05
 
 
-def test_settings_table_is_readable():
-    table = E.settings_table(E.QUICK)
+def test_recipe_table_is_readable():
+    table = R.recipe_table(R.QUICK)
     assert list(table.columns) == ["setting", "value"]
     values = dict(zip(table["setting"], table["value"]))
     assert values["teacher"] == "the paper teacher shipped with kdviz"
     assert values["T sweep: big student"] == "300-300" and values["training images"] == "all"
     assert not any("(" in v and "=" in v for v in values.values()), "no dataclass reprs"
     assert values["ensemble: each member"].startswith("MLP 800-800, 8 epochs")
-    full = dict(E.settings_table(E.FULL).values.tolist())
+    full = dict(R.recipe_table(R.FULL).values.tolist())
     assert (
         full["ensemble: each member"].startswith("MLP 1200-1200")
         and "jitter 2 px" in full["ensemble: each member"]
@@ -154,15 +173,16 @@ def test_settings_table_is_readable():
 
 
 def test_time_estimates_and_their_wording():
-    assert E.estimated_seconds("quick", list(E.EXPERIMENTS), "cuda") is None  # not measured there
+    estimate = timing.estimated_seconds
+    assert estimate("quick", list(E.EXPERIMENTS), "cuda") is None  # not measured there
     paper = [n for n in E.EXPERIMENTS if n != "ensemble"]
-    assert E.estimated_seconds("quick", paper, "cpu") < 300  # the paper's six: minutes on a laptop
-    assert set(E.CPU_SECONDS["quick"]) == set(E.CPU_SECONDS["full"]) == set(E.EXPERIMENTS)
+    assert estimate("quick", paper, "cpu") < 300  # the paper's six: minutes on a laptop
+    assert set(timing.CPU_SECONDS["quick"]) == set(timing.CPU_SECONDS["full"]) == set(E.EXPERIMENTS)
     for name in E.EXPERIMENTS:  # the full preset trains longer than the quick one, everywhere
-        assert E.estimated_seconds("full", [name], "cpu") > E.estimated_seconds("quick", [name], "cpu")
-    assert E.estimated_seconds("full", ["main"], "cpu") > E.estimated_seconds("quick", ["main"], "cpu")
-    assert E.describe_seconds(42) == "42 s" and E.describe_seconds(600) == "10 min"
-    assert E.describe_seconds(7200) == "2 h 0 min"
+        assert estimate("full", [name], "cpu") > estimate("quick", [name], "cpu")
+    assert estimate("full", ["main"], "cpu") > estimate("quick", ["main"], "cpu")
+    assert timing.describe_seconds(42) == "42 s" and timing.describe_seconds(600) == "10 min"
+    assert timing.describe_seconds(7200) == "2 h 0 min"
 
 
 def test_result_figures_label_the_values_that_were_run():
@@ -181,7 +201,7 @@ def test_result_figures_label_the_values_that_were_run():
 
 
 def test_consistent_teaching_on_elastic_views_runs_the_teacher_on_each_batch(tiny_data, tmp_path):
-    teacher = E.ensure_teacher(E.TINY.teacher, tiny_data, tmp_path)
+    teacher = ensure_teacher(R.TINY.teacher, tiny_data, tmp_path)
     calls = []
     real = teacher.logits
 
@@ -190,8 +210,8 @@ def test_consistent_teaching_on_elastic_views_runs_the_teacher_on_each_batch(tin
         return real(x)
 
     teacher.logits = counted
-    s = replace(E.TINY, seeds=1, consistent_elastic=34.0)
-    result = E.main_table(tiny_data, teacher, s)
+    s = replace(R.TINY, seeds=1, consistent_elastic=34.0)
+    result = E.main_table(Bench.of(tiny_data, teacher, s))
     whats = [r["what"] for r in result.rows]
     assert "jitter and elastic distortions, labels only" in whats[3] and "consistent teaching" in whats[4]
     # once for the cached (unjittered) logits, then once per training batch of the consistent pair
@@ -201,17 +221,18 @@ def test_consistent_teaching_on_elastic_views_runs_the_teacher_on_each_batch(tin
 
 
 def test_the_full_preset_trains_the_main_tables_students_with_sgd(tiny_data, tmp_path):
-    full, quick = E.FULL.main_config(), E.QUICK.main_config()
-    assert (full.optimizer, full.lr, full.warmup, full.epochs) == ("sgd", 0.05, 1, E.FULL.epochs)
-    assert (quick.optimizer, quick.lr, quick.warmup) == ("adam", E.QUICK.lr, 0)
-    assert E.FULL.config(100, 3000).optimizer == "adam"  # few images: SGD's warm-up is a few steps
-    assert replace(E.TINY, main_optimizer="sgd", epochs=1).main_config().warmup == 0  # room to train
+    full, quick = R.FULL.main_config(), R.QUICK.main_config()
+    assert (full.optimizer, full.lr, full.warmup, full.epochs) == ("sgd", 0.05, 1, R.FULL.epochs)
+    assert (quick.optimizer, quick.lr, quick.warmup) == ("adam", R.QUICK.lr, 0)
+    assert R.FULL.config(100, 3000).optimizer == "adam"  # few images: SGD's warm-up is a few steps
+    assert replace(R.TINY, main_optimizer="sgd", epochs=1).main_config().warmup == 0  # room to train
     with pytest.raises(ValueError, match="optimizer"):
-        replace(E.TINY, main_optimizer="rmsprop").main_config()
-    teacher = E.ensure_teacher(E.TINY.teacher, tiny_data, tmp_path)
-    adam = E.main_table(tiny_data, teacher, replace(E.TINY, seeds=1, consistent=False))
-    sgd = E.main_table(tiny_data, teacher, replace(E.TINY, seeds=1, consistent=False, main_optimizer="sgd"))
-    assert adam.settings["optimizer"] == f"adam {E.TINY.lr:g}" and sgd.settings["optimizer"] == "sgd 0.05"
+        replace(R.TINY, main_optimizer="rmsprop").main_config()
+    teacher = ensure_teacher(R.TINY.teacher, tiny_data, tmp_path)
+    adam = E.main_table(Bench.of(tiny_data, teacher, replace(R.TINY, seeds=1, consistent=False)))
+    sgd_recipe = replace(R.TINY, seeds=1, consistent=False, main_optimizer="sgd")
+    sgd = E.main_table(Bench.of(tiny_data, teacher, sgd_recipe))
+    assert adam.setup["optimizer"] == f"adam {R.TINY.lr:g}" and sgd.setup["optimizer"] == "sgd 0.05"
     assert adam.rows[1:] != sgd.rows[1:]  # a different optimizer trains different students
-    table = dict(E.settings_table(E.FULL).values.tolist())
-    assert table[E.SETTING_LABELS["main_optimizer"]] == "sgd" and table[E.SETTING_LABELS["main_lr"]] == "0.05"
+    table = dict(R.recipe_table(R.FULL).values.tolist())
+    assert table[R.RECIPE_LABELS["main_optimizer"]] == "sgd" and table[R.RECIPE_LABELS["main_lr"]] == "0.05"

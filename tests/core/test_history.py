@@ -22,7 +22,7 @@ def test_round_trip_and_sessions(tmp_path):
     assert a < b
     mine = h.runs("alice")
     assert [r.name for r in mine] == ["student 1"] and mine[0].curve == [(1, 350), (3, 251)]
-    assert mine[0].gain == 49 and mine[0].anneal is True and mine[0].label == "T = 4→1, α = 0.9"
+    assert mine[0].gain == 49 and mine[0].anneal is True and mine[0].loss_name == "T = 4→1, α = 0.9"
     assert mine[0].created.endswith("Z") and mine[0].id == a
     assert [r.seed for r in RunHistory(tmp_path / "runs.sqlite").runs()] == [1, 2]  # survives a restart
 
@@ -32,7 +32,7 @@ def test_a_race_is_stored_as_one_row_per_student_in_one_transaction(tmp_path):
     race = [record(0, run="abc", alpha=0.0), record(1, run="abc"), record(2, run="abc")]
     h.add(race)
     rows = h.runs()
-    assert [r.run for r in rows] == ["abc"] * 3 and [r.label for r in rows][0] == "labels only"
+    assert [r.run for r in rows] == ["abc"] * 3 and [r.loss_name for r in rows][0] == "labels only"
     table = class_table(rows)
     assert list(table["test errors"]) == [250, 251, 252] and list(table["gain"]) == [50, 49, 48]
     broken = [record(3, run="xyz"), None]  # the second row cannot be written
@@ -94,3 +94,12 @@ def test_a_damaged_or_foreign_file_is_set_aside_not_emptied(tmp_path, content):
     fresh = RunHistory(path)  # the next open starts anew beside it
     fresh.add([record(1)])
     assert len(fresh.runs()) == 1
+
+
+def test_recent_reads_the_newest_students_with_a_curve_oldest_first(tmp_path):
+    h = RunHistory(tmp_path / "runs.sqlite")
+    for i in range(5):
+        h.add([record(i, run=f"r{i}")])
+    h.add([Record(**{**record(9, run="bare").__dict__, "curve": []})])  # stopped before a curve
+    assert [r.run for r in h.recent(3)] == ["r2", "r3", "r4"]
+    assert [r.run for r in h.recent(100)] == [f"r{i}" for i in range(5)]

@@ -192,3 +192,21 @@ def test_a_core_error_reads_in_the_language_of_the_caller():
         assert re.search(r"[\u4e00-\u9fff]", str(e.value)) and not english_runs(str(e.value))
     finally:
         i18n.set_language("en")
+
+
+def test_on_screen_translates_the_headers_and_status_words_not_the_data():
+    import pandas as pd
+
+    table = pd.DataFrame({"status": ["stopped", "done"], "test errors": [12, 9], "name": ["done", "x"]})
+    i18n.set_language("zh")
+    try:
+        shown = i18n.on_screen(table)
+    finally:
+        i18n.set_language("en")
+    assert list(shown.columns) == [i18n._catalog("zh").gettext(c) for c in table.columns]
+    assert (
+        list(shown.iloc[:, 0])
+        == [i18n._catalog("zh").gettext(w) for w in ("stopped", "done")]
+        != ["stopped", "done"]
+    )
+    assert list(shown.iloc[:, 2]) == ["done", "x"] and list(table["status"]) == ["stopped", "done"]  # a copy

@@ -27,9 +27,9 @@ def test_distilled_beats_labels_only_on_1000_images(real_mnist, teacher, seed):
 @pytest.mark.slow
 def test_quick_preset_shows_every_effect_of_the_paper(real_mnist, tmp_path):
     """The Experiments page's default, with the shipped teacher: every effect the paper's way."""
-    from kdviz.experiments import QUICK, run_all
+    from kdviz import runs
 
-    results = list(run_all(real_mnist, QUICK, tmp_path))
+    results = runs.experiments(runs.ExperimentsRun("quick"), real_mnist, tmp_path).results
     assert len(results) == 6
     failed = [r.name for r in results for c in r.checks if not c["holds"]]
     # Known short of the paper in the quick preset: a student that saw only 7s and 8s for 30

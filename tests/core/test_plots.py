@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from kdviz import plots
 from kdviz.temperature import softened_table
@@ -59,3 +60,19 @@ def test_ensemble_bars_one_per_model_coloured_by_kind_with_the_mean_member():
     (line,) = fig.layout.shapes  # the members' mean, dotted
     assert line.y0 == line.y1 == 165 and fig.layout.annotations[0].text == "mean member"
     assert fig.layout.yaxis.title.text == "test errors (of 10,000)"
+
+
+def test_soft_target_bars_and_the_similarity_heatmap():
+    import math
+
+    import torch
+
+    bars = plots.soft_target_bars(torch.tensor([5.0, 1.0, 0.0]), 0, 4.0)
+    assert [t.name for t in bars.data] == ["T = 1", "T = 4", "one-hot label"]
+    assert list(bars.data[2].y) == [1.0, 0.0, 0.0] and bars.layout.xaxis.title.text == "digit"
+    assert "T = 4" in bars.layout.title.text
+    sim = torch.tensor([[0.9, 0.1], [0.2, 0.8]])
+    hidden = plots.similarity_heatmap(sim, 2.0)
+    assert math.isnan(hidden.data[0].z[0][0]) and hidden.data[0].z[0][1] == pytest.approx(0.1)
+    assert plots.similarity_heatmap(sim, 2.0, hide_diagonal=False).data[0].z[1][1] == pytest.approx(0.8)
+    assert hidden.layout.yaxis.autorange == "reversed" and hidden.layout.height == 520

@@ -3,6 +3,7 @@ import torch
 
 from kdviz import shifts
 from kdviz.models import StackedMLP, predict_logits
+from kdviz.targets import PerShift
 from kdviz.train import TrainConfig, run_to_end, train
 
 
@@ -71,7 +72,12 @@ def test_engine_uses_the_logits_of_the_shift_it_drew(tiny_data, monkeypatch):
     monkeypatch.setattr(kdviz.train, "stacked_losses", losses)
     run_to_end(
         train(
-            StackedMLP((8,)), tiny_data, TrainConfig(epochs=1, batch_size=64, jitter=2), (4.0,), (1.0,), table
+            StackedMLP((8,)),
+            tiny_data,
+            TrainConfig(epochs=1, batch_size=64, jitter=2),
+            (4.0,),
+            (1.0,),
+            PerShift(table),
         )
     )
     assert len(shown) == len(targets) == -(-n // 64)
@@ -85,4 +91,4 @@ def test_per_shift_logits_need_the_matching_jitter(tiny_data):
     logits = torch.zeros(len(tiny_data.train_y), 25, 10)
     for cfg in (TrainConfig(jitter=0), TrainConfig(jitter=1)):
         with pytest.raises(ValueError, match="shifts"):
-            next(train(StackedMLP((8,)), tiny_data, cfg, (4.0,), (0.5,), logits))
+            next(train(StackedMLP((8,)), tiny_data, cfg, (4.0,), (0.5,), PerShift(logits)))

@@ -5,6 +5,7 @@ import pickle
 import pytest
 import torch
 
+from kdviz.control import Stopped
 from kdviz.teacher import (
     CheckpointError,
     Teacher,
@@ -112,7 +113,8 @@ def test_damaged_cache_entry_is_reported_and_retrain_replaces_it(tiny_data, tmp_
 
 
 def test_stopped_training_saves_nothing(tiny_data, tmp_path):
-    assert ensure_teacher(SPEC, tiny_data, tmp_path, should_stop=lambda: True) is None
+    with pytest.raises(Stopped):
+        ensure_teacher(SPEC, tiny_data, tmp_path, should_stop=lambda: True)
     assert not checkpoint_path(SPEC, tmp_path).exists()
 
 
@@ -146,15 +148,16 @@ def test_stopped_run_resumes_to_the_same_weights_as_an_unbroken_run(tiny_data, t
         if ev.kind == "epoch":
             epochs_seen.append(ev.epoch)
 
-    stopped = ensure_teacher(
-        spec,
-        tiny_data,
-        tmp_path / "b",
-        on_progress=record,
-        should_stop=stop_in_epoch_six,
-        checkpoint_every=2,
-    )
-    assert stopped is None and epochs_seen == [1, 2, 3, 4, 5]
+    with pytest.raises(Stopped):
+        ensure_teacher(
+            spec,
+            tiny_data,
+            tmp_path / "b",
+            on_progress=record,
+            should_stop=stop_in_epoch_six,
+            checkpoint_every=2,
+        )
+    assert epochs_seen == [1, 2, 3, 4, 5]
     partial = checkpoint_path(spec, tmp_path / "b").with_suffix(".partial.pt")
     assert partial.exists(), "a stopped run leaves its state to resume from"
 

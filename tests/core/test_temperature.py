@@ -136,3 +136,10 @@ def test_log_grid_spans_and_is_log_spaced():
     ratios = np.diff(np.log(g))
     assert ratios.max() < np.log(1.4)  # no big jumps anywhere on the scale
     assert sum(1 <= t <= 5 for t in g) >= 8  # the interesting range is reachable
+
+
+def test_filled_rows_drop_only_the_fully_empty_ones():
+    from kdviz.temperature import filled_rows
+
+    rows = filled_rows(["dog", None, "", "cat", float("nan")], [0.6, None, "0.1", "0.4", " "])
+    assert rows == [("dog", 0.6), ("", "0.1"), ("cat", "0.4")]  # a half-empty row stays: it is an error

@@ -5,6 +5,7 @@ import torch
 from kdviz.distill import DistillConfig, Student, race
 from kdviz.models import StackedMLP, parse_hidden, predict_logits
 from kdviz.shifts import jitter
+from kdviz.targets import Cached
 from kdviz.train import Diverged, TrainConfig, run_to_end, train, transfer_indices
 
 
@@ -40,10 +41,10 @@ def test_stacked_equals_one_at_a_time(tiny_data):
     cfg = TrainConfig(epochs=2, batch_size=64, seed=1)
     Ts, alphas = (1.0, 4.0, 20.0), (0.0, 0.5, 0.9)
     together = StackedMLP((32,), k=3, seed=7)
-    run_to_end(train(together, tiny_data, cfg, Ts, alphas, teacher_logits))
+    run_to_end(train(together, tiny_data, cfg, Ts, alphas, Cached(teacher_logits)))
     for k in range(3):
         alone = StackedMLP((32,), k=1, seed=7)
-        run_to_end(train(alone, tiny_data, cfg, (Ts[k],), (alphas[k],), teacher_logits))
+        run_to_end(train(alone, tiny_data, cfg, (Ts[k],), (alphas[k],), Cached(teacher_logits)))
         for a, b in zip(alone.parameters(), together.parameters()):
             assert torch.allclose(a[0], b[k], atol=1e-5), k
 
@@ -201,7 +202,7 @@ def test_a_diverged_model_stops_the_run_instead_of_reporting_errors(tiny_data):
     cfg = TrainConfig(epochs=3, batch_size=32, lr=9.0, optimizer="sgd")
     events = []
     with pytest.raises(Diverged, match=r"epoch 1: the loss of model 2 of 2 is not a number") as caught:
-        for ev in train(model, tiny_data, cfg, T=(1, 20), alpha=(0, 1), teacher_logits=teacher_logits):
+        for ev in train(model, tiny_data, cfg, T=(1, 20), alpha=(0, 1), teacher=Cached(teacher_logits)):
             events.append(ev)
     assert isinstance(caught.value, ValueError) and "learning rate 9 with sgd" in str(caught.value)
     assert not [ev for ev in events if ev.kind == "epoch"]  # no test errors from a broken model

@@ -126,7 +126,7 @@ def test_a_run_stays_alive_while_its_session_is_on_another_page():
     import threading
     import time
 
-    from pages.ui.runs import job_queue
+    from pages.ui.session import job_queue
 
     gate = threading.Event()
     job = job_queue("cpu").submit("heartbeat-test", "students", lambda job: gate.wait(30))
@@ -145,7 +145,7 @@ def test_a_run_stays_alive_while_its_session_is_on_another_page():
 
 def test_each_device_has_its_own_queue_sized_for_it():
     """A CPU run on a GPU machine waits for the CPU: three CPU trainings at once would thrash."""
-    from pages.ui.runs import job_queue
+    from pages.ui.session import job_queue
 
     assert job_queue("cpu").max_running == 1 and job_queue("cuda").max_running == 3
     assert job_queue("cpu") is job_queue("cpu") and job_queue("cpu") is not job_queue("cuda")

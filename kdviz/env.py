@@ -1,4 +1,4 @@
-"""Every KDVIZ_* environment variable, parsed in one place into one frozen object.
+"""The environment: every KDVIZ_* variable, parsed in one place into one frozen `Env`.
 
     KDVIZ_DATA_DIR            folder holding the four MNIST files (default: the cache folder)
     KDVIZ_CACHE_DIR           downloads and trained teachers (default: ~/.cache/kdviz)
@@ -10,9 +10,9 @@
     KDVIZ_TEACHER_KEY         the key that drives a lesson (kdviz.poll); `kdviz app` makes one and
                               prints it when none is set; empty: nobody can drive a lesson
 
-A malformed value raises SettingsError naming the variable: the CLI prints it, a page shows it,
+A malformed value raises EnvError naming the variable: the CLI prints it, a page shows it,
 nothing falls back silently. `current()` parses once per distinct environment, so a process
-reads its settings once while a test may still change a variable and see the change.
+reads its environment once while a test may still change a variable and see the change.
 
 Classroom limits live here and are enforced where runs start (kdviz.runs), not by hiding
 widgets: with KDVIZ_CLASSROOM=1 no page, link or CLI call gets past them.
@@ -29,11 +29,14 @@ from pathlib import Path
 from kdviz.i18n import N_, _, ngettext
 
 PREFIX = "KDVIZ_"
-PRESETS = ("quick", "full", "tiny")
+# The names a preset goes by: in links, on the command line and in KDVIZ_EXPERIMENTS_PRESET. Their
+# recipes are kdviz.recipes.RECIPES (experiments) and kdviz.teacher.TEACHER_RECIPES.
+EXPERIMENT_PRESETS = (N_("quick"), N_("full"), N_("tiny"))
+TEACHER_PRESETS = ("quick", "paper")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
-class SettingsError(ValueError):
+class EnvError(ValueError):
     """A KDVIZ_* variable has a value kdviz cannot use."""
 
 
@@ -85,7 +88,7 @@ class Limits:
         raise LimitError(_("{why}: this server allows {what}.").format(why=_(self.why), what=what))
 
 
-OPEN = Limits(8192, 60_000, 100, PRESETS, ("quick", "paper"), N_("no limits"))
+OPEN = Limits(8192, 60_000, 100, EXPERIMENT_PRESETS, TEACHER_PRESETS, N_("no limits"))
 # One CPU trains for a whole class, one run at a time: each run must take a minute or two.
 CLASSROOM = Limits(
     300, 3_000, 20, ("quick", "tiny"), ("quick",), N_("Classroom mode (KDVIZ_CLASSROOM=1) keeps runs short")
@@ -93,14 +96,14 @@ CLASSROOM = Limits(
 
 
 @dataclass(frozen=True)
-class AppSettings:
+class Env:
     data_dir: Path | None  # None: the cache folder (where `kdviz download` puts MNIST)
     cache_dir: Path
     classroom: bool
     max_runs: int | None  # None: by device (see max_runs_for)
     train_threads: int | None  # None: by mode (see threads_for)
     experiments_preset: str
-    teacher_key: str = field(default="", repr=False)  # never printed with the settings
+    teacher_key: str = field(default="", repr=False)  # never printed with the rest
 
     @property
     def limits(self) -> Limits:
@@ -126,7 +129,7 @@ def _whole(name: str, raw: str) -> int | None:
     except ValueError:
         value = 0
     if value < 1:
-        raise SettingsError(
+        raise EnvError(
             _("{name} must be a whole number of at least 1, got {value}").format(name=name, value=repr(raw))
         )
     return value
@@ -135,7 +138,7 @@ def _whole(name: str, raw: str) -> int | None:
 def _flag(name: str, raw: str) -> bool:
     text = raw.strip().lower()
     if text not in _TRUE + _FALSE:
-        raise SettingsError(
+        raise EnvError(
             _("{name} must be 1 or 0 (or true / false), got {value}").format(name=name, value=repr(raw))
         )
     return text in _TRUE
@@ -146,16 +149,14 @@ def _folder(name: str, raw: str) -> Path | None:
         return None
     path = Path(raw).expanduser()
     if path.exists() and not path.is_dir():
-        raise SettingsError(
-            _("{name} must be a folder, but {value} is a file").format(name=name, value=repr(raw))
-        )
+        raise EnvError(_("{name} must be a folder, but {value} is a file").format(name=name, value=repr(raw)))
     return path
 
 
 def _key(name: str, raw: str) -> str:
     key = raw.strip()
     if key and (len(key) < 8 or any(c.isspace() for c in key)):
-        raise SettingsError(
+        raise EnvError(
             _(
                 "{name} must be at least 8 characters with no spaces "
                 "(a guessable key lets a student drive the lesson)"
@@ -165,17 +166,17 @@ def _key(name: str, raw: str) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def _parse(items: frozenset) -> AppSettings:
+def _parse(items: frozenset) -> Env:
     env = dict(items)
     get = lambda name: env.get(PREFIX + name, "")  # noqa: E731
     preset = get("EXPERIMENTS_PRESET").strip().lower() or "quick"
-    if preset not in PRESETS:
-        raise SettingsError(
+    if preset not in EXPERIMENT_PRESETS:
+        raise EnvError(
             _("KDVIZ_EXPERIMENTS_PRESET must be one of {choices}, got {value}").format(
-                choices=", ".join(PRESETS), value=repr(preset)
+                choices=", ".join(EXPERIMENT_PRESETS), value=repr(preset)
             )
         )
-    return AppSettings(
+    return Env(
         data_dir=_folder("KDVIZ_DATA_DIR", get("DATA_DIR")),
         cache_dir=_folder("KDVIZ_CACHE_DIR", get("CACHE_DIR")) or Path.home() / ".cache" / "kdviz",
         classroom=_flag("KDVIZ_CLASSROOM", get("CLASSROOM")),
@@ -186,7 +187,7 @@ def _parse(items: frozenset) -> AppSettings:
     )
 
 
-def current(environ: Mapping[str, str] | None = None) -> AppSettings:
-    """The settings of this environment (os.environ by default); SettingsError if malformed."""
+def current(environ: Mapping[str, str] | None = None) -> Env:
+    """This environment (os.environ by default), parsed; EnvError if malformed."""
     environ = os.environ if environ is None else environ
     return _parse(frozenset((k, v) for k, v in environ.items() if k.startswith(PREFIX)))

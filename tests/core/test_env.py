@@ -1,20 +1,21 @@
-"""kdviz.settings (every KDVIZ_* variable, classroom limits), kdviz.runs (where runs start) and links."""
+"""kdviz.env (every KDVIZ_* variable, classroom limits), kdviz.runs (where runs start) and links."""
 
 from pathlib import Path
 
 import pytest
 import torch
 
-from kdviz import runs, settings
+from kdviz import env, runs
 from kdviz.cli import main
+from kdviz.control import Stopped
 from kdviz.distill import DistillConfig
+from kdviz.env import CLASSROOM, OPEN, EnvError, LimitError
 from kdviz.links import decode_list, encode_list
-from kdviz.settings import CLASSROOM, OPEN, LimitError, SettingsError
 from kdviz.train import transfer_indices
 
 
 def test_defaults_with_no_variables(monkeypatch):
-    s = settings.current({})
+    s = env.current({})
     assert s.data_dir is None and s.cache_dir == Path.home() / ".cache" / "kdviz"
     assert s.mnist_dir == s.cache_dir and not s.classroom and s.limits is OPEN
     assert s.max_runs_for("cpu") == 1 and s.max_runs_for("cuda") == 3
@@ -22,7 +23,7 @@ def test_defaults_with_no_variables(monkeypatch):
 
 
 def test_values_are_read(tmp_path):
-    s = settings.current(
+    s = env.current(
         {
             "KDVIZ_DATA_DIR": str(tmp_path),
             "KDVIZ_CLASSROOM": "yes",
@@ -34,7 +35,7 @@ def test_values_are_read(tmp_path):
     )
     assert s.mnist_dir == tmp_path and s.classroom and s.limits is CLASSROOM
     assert s.max_runs_for("cpu") == s.max_runs_for("cuda") == 2 and s.threads_for(16) == 3
-    assert settings.current({"KDVIZ_CLASSROOM": "1"}).threads_for(2) == 1  # a core left to the pages
+    assert env.current({"KDVIZ_CLASSROOM": "1"}).threads_for(2) == 1  # a core left to the pages
 
 
 @pytest.mark.parametrize(
@@ -49,15 +50,15 @@ def test_values_are_read(tmp_path):
     ],
 )
 def test_a_malformed_variable_names_itself(name, value):
-    with pytest.raises(SettingsError, match=name):
-        settings.current({name: value})
+    with pytest.raises(EnvError, match=name):
+        env.current({name: value})
 
 
 def test_a_file_given_as_a_folder_is_refused(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
-    with pytest.raises(SettingsError, match="KDVIZ_CACHE_DIR"):
-        settings.current({"KDVIZ_CACHE_DIR": str(f)})
+    with pytest.raises(EnvError, match="KDVIZ_CACHE_DIR"):
+        env.current({"KDVIZ_CACHE_DIR": str(f)})
 
 
 def test_cli_reports_a_malformed_variable_in_one_line(monkeypatch, capsys):
@@ -104,7 +105,8 @@ def test_lab_run_counts_the_images_it_trained_on(tiny_data):
 
 def test_lab_run_stopped_at_once_returns_none(tiny_data):
     logits = torch.randn(len(tiny_data.train_y), 10)
-    assert runs.lab(tiny_data, logits, 0, DistillConfig(hidden=(16,)), should_stop=lambda: True) is None
+    with pytest.raises(Stopped):
+        runs.lab(tiny_data, logits, 0, DistillConfig(hidden=(16,)), should_stop=lambda: True)
 
 
 def test_experiments_run_checks_names_before_any_work():

@@ -1,21 +1,13 @@
-"""Links: every page's settings live in its URL, and the log-spaced T control."""
+"""Every page's settings live in its URL (parsed by kdviz.links), and the log-spaced T control."""
 
 from __future__ import annotations
-
-import math
 
 import streamlit as st
 
 from kdviz.i18n import _
-from kdviz.temperature import log_grid
+from kdviz.links import T_OPTIONS
 
-T_OPTIONS = log_grid(0.1, 100.0)
 RECENT = 20  # URLs a page wrote that a browser may still echo back (url_state)
-
-
-def nearest_t(value: float) -> float:
-    """Snap any T to the control's grid (log distance)."""
-    return min(T_OPTIONS, key=lambda t: abs(math.log(t) - math.log(value)))
 
 
 def t_control(key: str, label: str | None = None, disabled: bool = False) -> float:
@@ -109,25 +101,3 @@ def write_url(values: dict) -> None:
     from pages.ui.layout import language_links
 
     language_links()  # its links carry these settings to the other language
-
-
-def parse_choice(options, cast=str):
-    """A URL parser accepting only `options` (after `cast`); anything else -> the default."""
-
-    def parse(raw):
-        value = cast(raw)
-        if value not in options:
-            raise ValueError(raw)
-        return value
-
-    return parse
-
-
-def parse_t(raw: str) -> float:
-    """A T from a link: a finite number in the control's range (else ValueError -> default)."""
-    from kdviz.temperature import check_temperature
-
-    t = check_temperature(float(raw))
-    if not T_OPTIONS[0] <= t <= T_OPTIONS[-1]:
-        raise ValueError(f"T = {t:g} is outside {T_OPTIONS[0]:g}-{T_OPTIONS[-1]:g}")
-    return nearest_t(t)

@@ -9,7 +9,7 @@ import time
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from kdviz import settings
+from kdviz import env
 from kdviz.footprint import measure
 from kdviz.history import HistoryError, RunHistory
 from kdviz.i18n import N_, _
@@ -26,8 +26,8 @@ def job_queue(device: str) -> JobQueue:
         # page reruns (on 2 cores that halves training speed).
         import torch
 
-        torch.set_num_threads(settings.current().threads_for(os.cpu_count() or 2))
-    return JobQueue(max_running=settings.current().max_runs_for(device), nice=10 if on_cpu else 0)
+        torch.set_num_threads(env.current().threads_for(os.cpu_count() or 2))
+    return JobQueue(max_running=env.current().max_runs_for(device), nice=10 if on_cpu else 0)
 
 
 def start_run(slot: str, device: str, label: str, work, details=None) -> Job:
@@ -100,7 +100,7 @@ def run_history() -> RunHistory | None:
     """The class's run history in the cache folder (kdviz.history); None, with a warning, when it
     cannot be used (a damaged file is moved aside and a new history starts at the next visit)."""
     try:
-        return _history(str(settings.current().cache_dir / "runs.sqlite"))
+        return _history(str(env.current().cache_dir / "runs.sqlite"))
     except HistoryError as e:
         st.warning(_("The class's run history is not kept: {error}.").format(error=e))
         return None
