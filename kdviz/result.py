@@ -52,8 +52,10 @@ class Result:
         return df
 
     def to_dict(self) -> dict:
-        """JSON-ready (for `kdviz reproduce --json`)."""
+        """JSON-ready (for `kdviz reproduce --json`). The setup goes out under the key "settings",
+        as it always has: scripts read that output."""
         out = asdict(replace(self, curve=None))
+        out["settings"] = out.pop("setup")
         out["curve"] = None if self.curve is None else self.curve.to_dict(orient="records")
         return out
 

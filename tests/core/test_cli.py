@@ -109,6 +109,7 @@ def test_reproduce_json_on_tiny_data(tiny_dir, tmp_path):
         r["this run"] >= 0 for r in main["rows"]
     )
     assert res["experiments"][1]["curve"] and "seconds" in main
+    assert main["settings"]["seeds"] == 2 and "setup" not in main  # the output's keys, as before
 
 
 def test_reproduce_only_ensemble_on_tiny_data(tiny_dir, tmp_path):
