@@ -53,25 +53,7 @@ def main_table(bench: Bench) -> Findings:
     row is the mean, with every seed's number beside it.
     """
     data, teacher, s = bench.data, bench.teacher, bench.recipe
-    per_shift, shift_seconds = None, time.perf_counter()
-    if s.consistent and s.consistent_elastic:
-        per_shift = Live(teacher.logits)  # run on each distorted batch
-    elif s.consistent:
-        per_shift = PerShift(shifts.logits_per_shift(teacher.logits, data.train_x, JITTER))
-    shift_seconds = round(time.perf_counter() - shift_seconds, 1)
-    per_seed, seconds = [], []  # one list of student errors per seed; seconds per seed
-    for i in range(s.seeds):
-        began = time.perf_counter()
-        si = replace(s, seed=s.seed + i)
-        pair = (si.T, si.T), (0.0, si.alpha)
-        _model, last = bench.fit(si.student, *pair, si.main_config())
-        errors = list(last.test_errors)
-        if s.consistent:
-            cfg = replace(si.main_config(jitter=JITTER), elastic=s.consistent_elastic)
-            _model, last = bench.fit(si.student, *pair, cfg, per_shift)
-            errors += last.test_errors
-        per_seed.append(errors)
-        seconds.append(round(time.perf_counter() - began, 1))
+    per_seed, seconds, shift_seconds = _main_students(bench)
     hid = shape_name(s.student)
     whats = [
         (_("student {hidden}, labels only: test errors").format(hidden=hid), 146),
@@ -134,6 +116,32 @@ def main_table(bench: Bench) -> Findings:
         {"model": name, "hidden": s.student, "test errors": round(m, 1)} for name, m in zip(short, mean)
     ]
     return Findings(rows, info, notes=notes, checks=checks, models=models)
+
+
+def _main_students(bench: Bench) -> tuple[list[list[int]], list[float], float]:
+    """The main table's students over the recipe's seeds: (test errors per seed, seconds per
+    seed, seconds spent on the teacher's logits for every shift)."""
+    data, teacher, s = bench.data, bench.teacher, bench.recipe
+    per_shift, shift_seconds = None, time.perf_counter()
+    if s.consistent and s.consistent_elastic:
+        per_shift = Live(teacher.logits)  # run on each distorted batch
+    elif s.consistent:
+        per_shift = PerShift(shifts.logits_per_shift(teacher.logits, data.train_x, JITTER))
+    shift_seconds = round(time.perf_counter() - shift_seconds, 1)
+    per_seed, seconds = [], []  # one list of student errors per seed; seconds per seed
+    for i in range(s.seeds):
+        began = time.perf_counter()
+        si = replace(s, seed=s.seed + i)
+        pair = (si.T, si.T), (0.0, si.alpha)
+        _model, last = bench.fit(si.student, *pair, si.main_config())
+        errors = list(last.test_errors)
+        if s.consistent:
+            cfg = replace(si.main_config(jitter=JITTER), elastic=s.consistent_elastic)
+            _model, last = bench.fit(si.student, *pair, cfg, per_shift)
+            errors += last.test_errors
+        per_seed.append(errors)
+        seconds.append(round(time.perf_counter() - began, 1))
+    return per_seed, seconds, shift_seconds
 
 
 def omit_threes(bench: Bench) -> Findings:
