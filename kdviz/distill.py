@@ -100,10 +100,14 @@ def decode_students(raw: str) -> tuple[Student, ...]:
     return check_students(students)
 
 
+class RaceSizeError(ValueError):
+    """A race with no student or more than MAX_STUDENTS."""
+
+
 def check_students(students) -> tuple[Student, ...]:
     students = tuple(students)
     if not 1 <= len(students) <= MAX_STUDENTS:
-        raise ValueError(
+        raise RaceSizeError(
             _("a race has 1-{most} students, got {count}").format(most=MAX_STUDENTS, count=len(students))
         )
     if not all(isinstance(s, Student) for s in students):
@@ -182,13 +186,21 @@ def race(
     return students, events
 
 
+def race_table(students) -> list[dict]:
+    """The Lab's race as its editor shows it: T and alpha as text, so what a person types (abc,
+    NaN, -0.2, 1e309) reaches `students_from_table` as typed, never clamped or zeroed on the way."""
+    return [{"T": f"{s.T:g}", "alpha": f"{s.alpha:g}", "anneal": s.anneal} for s in students]
+
+
 def students_from_table(rows) -> tuple[Student, ...]:
-    """The Lab's student table (rows of {"T", "alpha", "anneal"}) as students; ValueError naming
-    the row on a bad or empty cell."""
+    """The Lab's student table (rows of {"T", "alpha", "anneal"}, numbers or text) as students;
+    ValueError naming the row on a bad or empty cell: a value outside its range is refused, never
+    clamped into it. RaceSizeError for no student or too many."""
     students = []
     for i, row in enumerate(rows, 1):
+        T, alpha = (v.strip() if isinstance(v, str) else v for v in (row.get("T"), row.get("alpha")))
         try:
-            students.append(Student(float(row["T"]), float(row["alpha"]), bool(row.get("anneal"))))
+            students.append(Student(T, alpha, bool(row.get("anneal"))))
         except (TypeError, ValueError) as e:
             raise ValueError(_("student {number}: {error}").format(number=i, error=e)) from None
     return check_students(students)

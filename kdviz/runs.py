@@ -30,11 +30,13 @@ from kdviz.distill import (
     MAX_STUDENTS,
     PAIR,
     DistillConfig,
+    RaceSizeError,
     Student,
     decode_students,
     encode_students,
     race,
     race_curves,
+    race_table,
     student_names,
     students_from_table,
 )
@@ -62,9 +64,10 @@ from kdviz.train import Progress, run_to_end, transfer_indices
 
 __all__ = [  # what pages and the CLI may use, besides the runs below
     "DEFAULT", "EXPERIMENTS", "MAX_STUDENTS", "PAIR", "SHIPPED", "TEACHER_RECIPES", "CheckpointError",
-    "DistillConfig", "LabResult", "Progress", "Result", "Stopped", "Student", "Teacher", "TeacherSpec",
+    "DistillConfig", "LabResult", "RaceSizeError", "Progress", "Result", "Stopped", "Student", "Teacher",
+    "TeacherSpec",
     "cached_teachers", "card_path", "checkpoint_path", "checkpoints", "decode_students", "encode_students",
-    "check_names", "ignore", "parse_hidden", "race_curves", "shape_name", "student_names",
+    "check_names", "ignore", "parse_hidden", "race_curves", "race_table", "shape_name", "student_names",
     "students_from_table",
 ]  # fmt: skip
 

@@ -188,23 +188,27 @@ st.markdown(
 # The editor's starting table is fixed per session (from the link), so edits are not reset by reruns.
 start = st.session_state.setdefault("race_start", runs.decode_students(st.session_state["students"]))
 edited = st.data_editor(
-    pd.DataFrame([{"T": s.T, "alpha": s.alpha, "anneal": s.anneal} for s in start]),
+    pd.DataFrame(runs.race_table(start)),  # text cells: what is typed reaches the check below as typed
     key="race",
     num_rows="fixed" if busy else "dynamic",
     disabled=busy,
     hide_index=True,
     column_config={
-        "T": st.column_config.NumberColumn(
-            _("T (temperature)"), min_value=0.05, max_value=1000.0, default=20.0
-        ),
-        "alpha": st.column_config.NumberColumn(
-            _("α (weight of the teacher)"), min_value=0.0, max_value=1.0, step=0.05, default=0.9
-        ),
+        "T": st.column_config.TextColumn(_("T (temperature)"), default="20"),
+        "alpha": st.column_config.TextColumn(_("α (weight of the teacher)"), default="0.9"),
         "anneal": st.column_config.CheckboxColumn(_("anneal T to 1"), default=False),
     },
 )
 try:
     students = runs.students_from_table(edited.to_dict("records"))
+except runs.RaceSizeError as e:
+    st.error(
+        _(
+            "{error}. To remove a row, tick the box at its left and press Delete (or the bin above "
+            "the table)."
+        ).format(error=e)
+    )
+    st.stop()
 except ValueError as e:
     st.error(_("{error}. Fix that row to train.").format(error=e))
     st.stop()

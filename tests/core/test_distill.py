@@ -112,3 +112,42 @@ def test_a_short_or_stopped_race_says_so_beside_its_verdict():
     short = caveats(3, 3)
     assert len(short) == 1 and "Too few epochs" in short[0]
     assert len(caveats(2, 20)) == 2
+
+
+# What a class types into the Lab's race table (issue 20): each is refused with the row and the
+# value named, never clamped into range or read as 0 (the editor's number cells used to do both).
+HOSTILE = [
+    ("20", "abc", "alpha must be a number in [0, 1], got 'abc'"),
+    ("20", "NaN", "alpha must be a number in [0, 1], got 'NaN'"),
+    ("20", "-0.2", "alpha must be a number in [0, 1], got '-0.2'"),
+    ("20", "1.5", "alpha must be a number in [0, 1], got '1.5'"),
+    ("20", "", "alpha must be a number in [0, 1], got ''"),
+    ("-5", "0.9", "T must be a finite number > 0, got '-5'"),
+    ("1e309", "0.9", "T must be a finite number > 0, got '1e309'"),
+    ("inf", "0.9", "T must be a finite number > 0, got 'inf'"),
+    ("0", "0.9", "T must be a finite number > 0, got '0'"),
+    ("0.01", "0.9", "T must be between 0.05 and 1000, got '0.01'"),
+    ("5000", "0.9", "T must be between 0.05 and 1000, got '5000'"),
+    ("twenty", "0.9", "T must be a number, got 'twenty'"),
+    (None, "0.9", "T must be a number, got None"),
+]
+
+
+@pytest.mark.parametrize("T, alpha, said", HOSTILE)
+def test_a_bad_cell_in_the_race_table_is_named_not_clamped(T, alpha, said):
+    rows = runs.race_table(PAIR)
+    assert rows == [{"T": "20", "alpha": "0", "anneal": False}, {"T": "20", "alpha": "0.9", "anneal": False}]
+    rows[1] |= {"T": T, "alpha": alpha}
+    with pytest.raises(ValueError) as refused:
+        students_from_table(rows)
+    assert str(refused.value).startswith("student 2: ") and str(refused.value).endswith(said)
+
+
+def test_the_race_table_reads_text_as_typed_and_says_how_many_students_fit():
+    rows = [{"T": " 4 ", "alpha": "0.50", "anneal": True}, {"T": 20, "alpha": 0.0}]
+    assert students_from_table(rows) == (Student(4.0, 0.5, True), Student(20.0, 0.0))
+    assert students_from_table(runs.race_table(RACE)) == RACE  # the editor's table round-trips
+    with pytest.raises(runs.RaceSizeError, match="a race has 1-6 students, got 7"):
+        students_from_table(runs.race_table(PAIR) * 3 + runs.race_table(PAIR)[:1])
+    with pytest.raises(runs.RaceSizeError, match="got 0"):
+        students_from_table([])
