@@ -213,3 +213,25 @@ def class_table(records: list[Record]) -> pd.DataFrame:
         for r in records
     ]
     return pd.DataFrame(rows).sort_values(["test errors", "run"], kind="stable") if rows else pd.DataFrame()
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula: a student named
+# =HYPERLINK("http://x", "click") would become a live link in the teacher's Excel (OWASP: CSV
+# injection). Such a cell is written with a leading apostrophe, which shows it as typed.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value):
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS) or value == "-":
+        return value
+    try:
+        float(value)  # a negative number is a number, not a formula
+        return value
+    except ValueError:
+        return "'" + value
+
+
+def csv_bytes(table: pd.DataFrame) -> bytes:
+    """A table as a CSV a spreadsheet opens safely: no cell runs as a formula, and UTF-8 with a
+    byte-order mark, without which Excel on Windows garbles α and Chinese names."""
+    return table.map(_inert).to_csv(index=False).encode("utf-8-sig")

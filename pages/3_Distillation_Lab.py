@@ -5,7 +5,7 @@ import streamlit as st
 
 from kdviz import plots, runs
 from kdviz.footprint import tradeoff
-from kdviz.history import class_table
+from kdviz.history import class_table, csv_bytes
 from kdviz.i18n import _, on_screen
 from kdviz.links import parse_choice
 from pages.ui.layout import cache_dir, chart, data_or_stop, device_control, env, fragment, setup_page
@@ -346,7 +346,7 @@ if lab_runs:
             st.warning(caveat)
     df = pd.DataFrame([{"run": i} | row for i, (_jid, r) in enumerate(lab_runs, 1) for row in r.rows()])
     st.dataframe(on_screen(df), width="stretch", hide_index=True)
-    st.download_button(_("Download the history (CSV)"), df.to_csv(index=False), "kdviz-runs.csv", "text/csv")
+    st.download_button(_("Download the history (CSV)"), csv_bytes(df), "kdviz-runs.csv", "text/csv")
 if lab_runs:
     st.subheader(_("What the small model buys"))
     # Stable English names for the (cached) measurement; the table shows them translated.
@@ -383,5 +383,5 @@ if class_runs:
     table = class_table(class_runs)
     st.dataframe(on_screen(table), width="stretch", hide_index=True)
     st.download_button(
-        _("Download the class's runs (CSV)"), table.to_csv(index=False), "kdviz-class-runs.csv", "text/csv"
+        _("Download the class's runs (CSV)"), csv_bytes(table), "kdviz-class-runs.csv", "text/csv"
     )

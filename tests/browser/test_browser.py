@@ -137,7 +137,7 @@ def test_lab_train_watch_stop_retrain(server, browser):
     page.get_by_role("button", name="Train students").and_(page.locator(":enabled")).wait_for(timeout=30000)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the history (CSV)").click()
-    rows = list(csv.DictReader(Path(download.value.path()).read_text().splitlines()))
+    rows = list(csv.DictReader(Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()))
     assert [r["run"] for r in rows] == ["1", "1", "2", "2"]  # two runs of two students
     assert {r["images"] for r in rows} == {"3000"}  # the server's 3,000
     page.close()
@@ -196,7 +196,8 @@ def test_a_race_of_four_students_is_still_listed_after_a_reload(server, browser)
     page.wait_for_timeout(1000)
     with page.expect_download() as download:
         page.get_by_role("button", name="Download the class's runs (CSV)").click()
-    rows = [r for r in Path(download.value.path()).read_text().splitlines() if ",race4," in r]
+    lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    rows = [r for r in lines if ",race4," in r]
     assert len(rows) == 4  # one row per student, kept across the reload
     assert page.evaluate("new URLSearchParams(location.search).get('students')") == race
     page.close()

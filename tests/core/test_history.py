@@ -1,11 +1,13 @@
 """kdviz.history: the class's runs in SQLite, many writers at once, foreign files set aside."""
 
+import csv
+import io
 import sqlite3
 import threading
 
 import pytest
 
-from kdviz.history import HistoryError, Record, RunHistory, class_table
+from kdviz.history import HistoryError, Record, RunHistory, class_table, csv_bytes
 
 
 def record(i: int, session: str = "s", run: str = "r", alpha: float = 0.9) -> Record:
@@ -103,3 +105,18 @@ def test_recent_reads_the_newest_students_with_a_curve_oldest_first(tmp_path):
     h.add([Record(**{**record(9, run="bare").__dict__, "curve": []})])  # stopped before a curve
     assert [r.run for r in h.recent(3)] == ["r2", "r3", "r4"]
     assert [r.run for r in h.recent(100)] == [f"r{i}" for i in range(5)]
+
+
+def test_the_csv_opens_safely_in_a_spreadsheet():
+    names = ['=HYPERLINK("http://x","click")', "+1+1", "@SUM(A1)", "-2+3", "-", "-1.5", "Zoë 张", "a=b"]
+    table = class_table(
+        [Record(**{**record(i, run=f"r{i}").__dict__, "name": n}) for i, n in enumerate(names)]
+    )
+    blob = csv_bytes(table)
+    assert blob.startswith(b"\xef\xbb\xbf")  # the BOM: Excel on Windows reads UTF-8
+    rows = list(csv.DictReader(io.StringIO(blob.decode("utf-8-sig"))))
+    by_name = {r["name"] for r in rows}
+    assert {'\'=HYPERLINK("http://x","click")', "'+1+1", "'@SUM(A1)", "'-2+3"} <= by_name
+    assert {"-", "-1.5", "Zoë 张", "a=b"} <= by_name  # a number, a dash and plain text stay as they are
+    assert all(not n.startswith(("=", "+", "@")) for n in by_name)
+    assert [r["test errors"] for r in rows] == [str(e) for e in table["test errors"]]  # numbers untouched
