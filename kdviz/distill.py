@@ -206,16 +206,19 @@ def students_from_table(rows) -> tuple[Student, ...]:
     return check_students(students)
 
 
-def race_curves(students, epochs: list[Progress]) -> tuple[dict, dict]:
-    """Per-epoch test errors and loss terms of a race, keyed by the students' labels, for charts.
+def race_curves(students, epochs: list[Progress]) -> tuple[dict, dict, list[int]]:
+    """Per-epoch test errors and loss terms of a race, keyed by the students' labels, for charts,
+    and which student each loss term is (its index: a student keeps one colour in both charts).
 
     Losses: every student's hard term (CE with the labels) and, for those that listen to the
     teacher, the soft term (T^2-scaled KL) as well."""
     names = student_names(students)
     errors = {n: [e.test_errors[k] for e in epochs] for k, n in enumerate(names)}
-    losses = {}
+    losses, owners = {}, []
     for k, (s, n) in enumerate(zip(students, names)):
         if s.alpha > 0:
             losses[_("{label}: soft (KL)").format(label=n)] = [e.soft_loss[k] for e in epochs]
+            owners.append(k)
         losses[_("{label}: hard (CE)").format(label=n)] = [e.hard_loss[k] for e in epochs]
-    return errors, losses
+        owners.append(k)
+    return errors, losses, owners

@@ -189,18 +189,23 @@ def training_curves(
     y: str,
     reference: dict[str, float] | None = None,
     earlier: dict[str, tuple[Sequence[int], Sequence[float]]] | None = None,
+    owners: Sequence[int] | None = None,
 ) -> go.Figure:
     """One line per model (e.g. test errors per epoch), optional horizontal references, and
-    `earlier` runs (name -> (epochs, values)) as thin dotted lines to compare against."""
+    `earlier` runs (name -> (epochs, values)) as thin dotted lines to compare against.
+
+    `owners`: the model each series belongs to (its colour, the same as in another chart of the
+    same models); a model's second series is dashed."""
+    owners = list(range(len(series))) if owners is None else list(owners)
     lines = [
         go.Scatter(
             x=list(epochs),
             y=list(values),
             mode="lines+markers",
             name=name,
-            line=dict(color=COLORS[i % len(COLORS)], width=3),
+            line=dict(color=COLORS[k % len(COLORS)], width=3, dash="dash" if k in owners[:i] else None),
         )
-        for i, (name, values) in enumerate(series.items())
+        for i, ((name, values), k) in enumerate(zip(series.items(), owners, strict=True))
     ]
     lines += [
         go.Scatter(

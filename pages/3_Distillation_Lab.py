@@ -313,7 +313,7 @@ def live():
         st.warning(_("Stopped before the first epoch finished: nothing to compare yet."))
     if job.epochs:
         ep = [e.epoch for e in job.epochs]
-        errors, losses = runs.race_curves(job.details.students, job.epochs)
+        errors, losses, owners = runs.race_curves(job.details.students, job.epochs)
         st.caption(_("These students: {students}.").format(students=job.details.describe()))
         left, right = st.columns(2)
         chart(
@@ -327,7 +327,10 @@ def live():
             ),
             left,
         )
-        chart(plots.training_curves(ep, losses, _("Training loss terms per epoch"), _("loss")), right)
+        chart(
+            plots.training_curves(ep, losses, _("Training loss terms per epoch"), _("loss"), owners=owners),
+            right,
+        )
     lab_runs = st.session_state.setdefault("lab_runs", [])  # (job id, LabResult), oldest first
     if job.finished and job.result is not None and all(jid != job.id for jid, _result in lab_runs):
         lab_runs.append((job.id, job.result))

@@ -29,6 +29,13 @@ def test_help_lists_commands_with_examples():
     assert out.returncode == 0
     for word in ("app", "download", "train-teacher", "distill", "examples"):
         assert word in out.stdout
+    # the quick preset's time as kdviz.timing estimates it (issue 20: the help said "~10 min")
+    from kdviz.experiments import DEFAULT
+    from kdviz.timing import describe_seconds, estimated_seconds
+
+    quick = describe_seconds(estimated_seconds("quick", DEFAULT, "cpu"))
+    line = next(li for li in out.stdout.splitlines() if "reproduce --quick " in li)
+    assert f"about {quick} on 2 cores" in line and "six" in line
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from kdviz import losses, runs, train
+from kdviz import losses, plots, runs, train
 from kdviz.distill import (
     PAIR,
     DistillConfig,
@@ -84,10 +84,19 @@ def test_labels_are_distinct_and_curves_follow_them(tiny_data):
     cfg = DistillConfig(hidden=(8,), students=RACE, epochs=2)
     logits = torch.randn(len(tiny_data.train_y), 10)
     epochs = [ev for ev in race(tiny_data, logits, cfg)[1] if ev.kind == "epoch"]
-    errors, loss_terms = race_curves(RACE, epochs)
+    errors, loss_terms, owners = race_curves(RACE, epochs)
     assert list(errors) == ["labels only", "T = 4, α = 0.5", "T = 8→1, α = 0.9"]
     assert errors["T = 4, α = 0.5"] == [e.test_errors[1] for e in epochs]
     assert "labels only: soft (KL)" not in loss_terms and len(loss_terms) == 5
+    assert owners == [0, 1, 1, 2, 2]  # labels only: hard; the others: soft, hard
+    # Issue 20: a student has one colour in both charts (it had the next free one in the loss chart)
+    ep = [e.epoch for e in epochs]
+    by_errors = {t.name: t.line.color for t in plots.training_curves(ep, errors, "e", "errors").data}
+    loss_chart = plots.training_curves(ep, loss_terms, "l", "loss", owners=owners).data
+    for name, color in by_errors.items():
+        mine = [t for t in loss_chart if t.name.startswith(name + ":")]
+        assert mine and {t.line.color for t in mine} == {color}
+        assert [t.line.dash for t in mine] == [None, "dash"][: len(mine)]
 
 
 def test_a_race_is_one_history_row_per_student(tiny_data):
