@@ -82,7 +82,7 @@ url_state(
         "values": (None, parse_list),
     },
 )
-url_notice("temp")
+url_notice("temp", {"preset": _("Example"), "mode": _("I am typing")})
 
 
 def load_preset():

@@ -8,13 +8,14 @@ from streamlit_drawable_canvas import st_canvas
 
 from kdviz import dark, plots, temperature
 from kdviz.i18n import N_, _
-from kdviz.links import parse_t
+from kdviz.links import parse_choice, parse_t
 from pages.ui.layout import chart, data_or_stop, device_control, setup_page
 from pages.ui.teachers import choose_teacher
 from pages.ui.url import t_control, url_notice, url_state, write_url
 
 DIGITS = [str(d) for d in range(10)]
 GALLERY = 10
+MAX_INDEX = 10_000  # MNIST's test digits; a smaller set's are checked once it is loaded
 # The drawing pad's side and pen width, px: 9x MNIST's 28 and its ~2 px strokes. The pad and the
 # teacher's 28x28 view of it (blown up to the same size) fit side by side on a 1024 px projector.
 PAD, PEN = 9 * 28, 18
@@ -38,8 +39,12 @@ st.write(
         "lifts it into view. Everything below is what a real teacher says about real MNIST test digits."
     )
 )
-url_state("dark", {"T": (4.0, parse_t), "idx": (-1, int), "cls": ("all", parse_class)})
-url_notice("dark")
+# idx -1: the showcase digit, chosen once the teacher has looked at the test set
+url_state(
+    "dark",
+    {"T": (4.0, parse_t), "idx": (-1, parse_choice(range(MAX_INDEX), int)), "cls": ("all", parse_class)},
+)
+url_notice("dark", {"idx": _("Test image index"), "cls": _("True class")})
 device = device_control()
 data = data_or_stop(device)
 

@@ -56,7 +56,17 @@ if url_state(
     },
 ):
     st.session_state.pop("race_start", None)
-url_notice("lab")
+url_notice(
+    "lab",
+    {
+        "student": _("Student hidden layers"),
+        "students": _("the race's students (T and α)"),
+        "epochs": _("Epochs"),
+        "n": _("Labelled training images (transfer set)"),
+        "omit": _("Leave a digit out of the transfer set"),
+        "seed": _("Seed"),
+    },
+)
 if env().classroom:
     st.caption(
         _(

@@ -42,7 +42,7 @@ if url_state(
 ):
     for name in runs.EXPERIMENTS:  # settings (re)applied: the boxes follow the restored list
         st.session_state.pop(f"exp_{name}", None)
-url_notice("experiments")
+url_notice("experiments", {"preset": _("Preset"), "only": _("Experiments")})
 for name in runs.EXPERIMENTS:  # the link's list, once per visit; the boxes keep the user's changes after
     st.session_state.setdefault(f"exp_{name}", name in st.session_state["only"])
 if env().classroom:

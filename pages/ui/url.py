@@ -59,7 +59,7 @@ def _apply(page: str, fields: dict, values: dict) -> None:
             try:
                 value = parse(raw)
             except (TypeError, ValueError):
-                bad.append(key)
+                bad.append((key, raw))
             else:
                 if isinstance(value, float) and f"{value:g}" != f"{float(raw):g}":  # snapped to a stop
                     shown = f"{value:g}"
@@ -71,7 +71,10 @@ def _apply(page: str, fields: dict, values: dict) -> None:
         st.session_state[f"_url_rounded_{page}"] = rounded
 
 
-def url_notice(page: str) -> None:
+def url_notice(page: str, labels: dict[str, str] | None = None) -> None:
+    """Say what of the link was not used, by the names the page shows (`labels`: key -> the
+    control's label), not the link's keys."""
+    labels = labels or {}
     rounded = st.session_state.pop(f"_url_rounded_{page}", None)
     if rounded:
         st.info(
@@ -81,7 +84,7 @@ def url_notice(page: str) -> None:
     if bad:
         st.warning(
             _("The link had values this page cannot use ({names}); showing defaults for those.").format(
-                names=", ".join(bad)
+                names="; ".join(f"{labels.get(key, key)} = {str(raw)[:40]}" for key, raw in bad)
             )
         )
 
