@@ -15,6 +15,8 @@ and is moved aside, never emptied: the next open starts a fresh file beside it.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import sqlite3
 import time
@@ -27,7 +29,17 @@ from kdviz.distill import loss_name
 from kdviz.i18n import N_, _
 
 APPLICATION_ID = 0x6B647672  # "kdvr" in the file header: our database, not someone else's
-SCHEMA = 2  # 1: one row per run of two students (before races of up to six)
+SCHEMA = 3  # 1: one row per run of two students (before races of up to six); 2: no indices
+# How to bring an older file up to SCHEMA, step by step, keeping its rows (version -> statements).
+# Version 1 stored a run of two students in one row: it cannot be read as students and is set aside.
+MIGRATIONS = {
+    2: (  # a semester's history: the class table sorts, filters and pages in SQL
+        "CREATE INDEX IF NOT EXISTS runs_by_errors ON runs (errors, run)",
+        "CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created)",
+        "CREATE INDEX IF NOT EXISTS runs_by_session ON runs (session)",
+    ),
+}
+PAGE = 50  # students per page of the class table
 COLUMNS = (
     "run",
     "name",
@@ -120,18 +132,23 @@ class RunHistory:
                 if app != APPLICATION_ID and tables:  # empty: new, or another process is creating it
                     raise sqlite3.DatabaseError(_("application id {id}, not kdviz's").format(id=f"{app:#x}"))
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if tables and version != SCHEMA:
+                if tables and version != SCHEMA and version not in MIGRATIONS:
                     raise sqlite3.DatabaseError(
                         _("it is format {version}, from another kdviz version").format(version=version)
                     )
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {SCHEMA}")
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, "
                     "created TEXT NOT NULL, " + ", ".join(f'"{c}"' for c in COLUMNS) + ")"
                 )
+                step = version if tables else min(MIGRATIONS)  # a new file takes every step
+                while step in MIGRATIONS:  # in the same transaction: all steps, or none
+                    for statement in MIGRATIONS[step]:
+                        conn.execute(statement)
+                    step += 1
+                conn.execute(f"PRAGMA user_version = {SCHEMA}")
                 conn.execute("COMMIT")
         except sqlite3.OperationalError as e:  # locked, unwritable, no room: the file is not the problem
             raise HistoryError(
@@ -176,6 +193,43 @@ class RunHistory:
         query = "SELECT * FROM runs" + (" WHERE session = ?" if session is not None else "") + " ORDER BY id"
         return self._records(query, () if session is None else (session,))
 
+    def page(
+        self, number: int = 0, name: str = "", since: str = "", size: int = PAGE
+    ) -> tuple[list[Record], int]:
+        """One page of the class table, fewest test errors first: (its students, how many match).
+        `name`: part of the name a student typed (any case); `since`: a date, 'YYYY-MM-DD' (UTC).
+        Sorted, filtered and cut in SQL on indices, so a page costs the same in a semester's history."""
+        where, params = self._filter(name, since)
+        with contextlib.closing(self._connect()) as conn:
+            total = conn.execute(f"SELECT count(*) FROM runs{where}", params).fetchone()[0]
+        query = f"SELECT * FROM runs{where} ORDER BY errors, run, id LIMIT ? OFFSET ?"
+        return self._records(query, (*params, int(size), int(number) * int(size))), int(total)
+
+    def csv(self, name: str = "", since: str = "") -> bytes:
+        """Every matching student as the class table's CSV (csv_bytes: safe in a spreadsheet),
+        read row by row from the database: no Record or DataFrame of the whole history is built."""
+        where, params = self._filter(name, since)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        with contextlib.closing(self._connect()) as conn:
+            conn.row_factory = sqlite3.Row
+            for row in conn.execute(f"SELECT * FROM runs{where} ORDER BY errors, run, id", params):
+                writer.writerow(_inert(v) for v in _table_row(row).values())
+        return out.getvalue().encode("utf-8-sig")
+
+    @staticmethod
+    def _filter(name: str, since: str) -> tuple[str, tuple]:
+        clauses, params = [], []
+        if name.strip():
+            clauses.append("name LIKE ? ESCAPE '\\'")
+            escaped = name.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        if since:
+            clauses.append("created >= ?")
+            params.append(str(since))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
     def _records(self, query: str, params: tuple) -> list[Record]:
         with contextlib.closing(self._connect()) as conn:
             conn.row_factory = sqlite3.Row
@@ -189,29 +243,39 @@ class RunHistory:
         return out
 
 
+def _table_row(r) -> dict:
+    """A student (a Record or a database row) as a row of the class table."""
+    get = r.__getitem__ if isinstance(r, sqlite3.Row) else lambda k: getattr(r, k)
+    labels_only, errors = get("labels_only"), get("errors")
+    return {
+        N_("run"): get("run"),
+        N_("name"): get("name") or "-",
+        N_("student"): get("student"),
+        N_("loss"): loss_name(get("T"), get("alpha"), bool(get("anneal"))),
+        N_("images"): get("images"),
+        N_("omit"): get("omit"),
+        N_("epochs"): f"{get('epochs_done')}/{get('epochs')}",
+        N_("test errors"): errors,
+        N_("labels-only errors"): labels_only,
+        N_("gain"): None if labels_only is None else labels_only - errors,
+        N_("teacher errors"): get("teacher_errors"),
+        N_("seconds"): get("seconds"),
+        N_("device"): get("device"),
+        N_("when (UTC)"): get("created").replace("T", " ").rstrip("Z"),
+    }
+
+
+CSV_COLUMNS = (
+    "run", "name", "student", "loss", "images", "omit", "epochs", "test errors", "labels-only errors", "gain",
+    "teacher errors", "seconds", "device", "when (UTC)",
+)  # fmt: skip
+
+
 def class_table(records: list[Record]) -> pd.DataFrame:
     """The class's students as a table, fewest test errors first (who got the best one?).
 
     Its column names are stable English keys (the CSV's); a page shows them with `_()`."""
-    rows = [
-        {
-            N_("run"): r.run,
-            N_("name"): r.name or "-",
-            N_("student"): r.student,
-            N_("loss"): r.loss_name,
-            N_("images"): r.images,
-            N_("omit"): r.omit,
-            N_("epochs"): f"{r.epochs_done}/{r.epochs}",
-            N_("test errors"): r.errors,
-            N_("labels-only errors"): r.labels_only,
-            N_("gain"): r.gain,
-            N_("teacher errors"): r.teacher_errors,
-            N_("seconds"): r.seconds,
-            N_("device"): r.device,
-            N_("when (UTC)"): r.created.replace("T", " ").rstrip("Z"),
-        }
-        for r in records
-    ]
+    rows = [_table_row(r) for r in records]
     return pd.DataFrame(rows).sort_values(["test errors", "run"], kind="stable") if rows else pd.DataFrame()
 
 

@@ -5,8 +5,8 @@ import streamlit as st
 
 from kdviz import plots, runs
 from kdviz.footprint import tradeoff
-from kdviz.history import class_table, csv_bytes
-from kdviz.i18n import _, on_screen
+from kdviz.history import PAGE, class_table, csv_bytes
+from kdviz.i18n import _, ngettext, on_screen
 from kdviz.links import parse_choice
 from pages.ui.layout import cache_dir, chart, data_or_stop, device_control, env, fragment, setup_page
 from pages.ui.session import (
@@ -389,12 +389,32 @@ if lab_runs:
         ]
     chart(plots.size_tradeoff(tradeoff(points)))
 
-class_runs = history.runs() if history else []
-if class_runs:
+# A page of the class's students at a time, sorted and filtered in SQL: a semester's history costs
+# a page run what a lesson's does (kdviz.history.RunHistory.page).
+if history is not None and history.page(size=1)[1]:
     st.subheader(_("4. The class's runs"))
-    st.caption(_("Every run on this server, kept across reloads and restarts. Click a column to sort."))
-    table = class_table(class_runs)
-    st.dataframe(on_screen(table), width="stretch", hide_index=True)
-    st.download_button(
-        _("Download the class's runs (CSV)"), csv_bytes(table), "kdviz-class-runs.csv", "text/csv"
+    st.caption(_("Every run on this server, kept across reloads and restarts, fewest test errors first."))
+    f1, f2 = st.columns([2, 1])
+    who = f1.text_input(_("Name contains"), key="class_name", max_chars=40)
+    day = f2.date_input(_("Since (UTC)"), value=None, key="class_since", format="YYYY-MM-DD")
+    since = day.isoformat() if day else ""
+    number = int(st.session_state.get("class_page", 1))
+    rows, total = history.page(number - 1, who, since)
+    pages = max(1, -(-total // PAGE))
+    if number > pages:  # the filter shrank the list under the page shown
+        number, st.session_state["class_page"] = 1, 1
+        rows, total = history.page(0, who, since)
+    st.dataframe(on_screen(class_table(rows)), width="stretch", hide_index=True)
+    st.caption(
+        ngettext("{count:,} student matches.", "{count:,} students match.", total).format(count=total)
+        + (_(" Page {page} of {pages}.").format(page=number, pages=pages) if pages > 1 else "")
+    )
+    p1, p2 = st.columns([1, 2])
+    if pages > 1:
+        p1.number_input(_("Page"), 1, pages, key="class_page")
+    p2.download_button(  # built on click, straight from the database, not on every rerun
+        _("Download the class's runs (CSV)"),
+        lambda: history.csv(who, since),
+        "kdviz-class-runs.csv",
+        "text/csv",
     )

@@ -120,3 +120,46 @@ def test_the_csv_opens_safely_in_a_spreadsheet():
     assert {"-", "-1.5", "Zoë 张", "a=b"} <= by_name  # a number, a dash and plain text stay as they are
     assert all(not n.startswith(("=", "+", "@")) for n in by_name)
     assert [r["test errors"] for r in rows] == [str(e) for e in table["test errors"]]  # numbers untouched
+
+
+def test_a_schema_2_history_is_migrated_with_its_rows(tmp_path):
+    """Issue 20: an older history keeps its rows (and gains the indices a semester needs)."""
+    path = tmp_path / "runs.sqlite"
+    RunHistory(path).add([record(1), record(2)])
+    with sqlite3.connect(path) as conn:  # back to how kdviz wrote it before: version 2, no indices
+        for (index,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'runs_by%'"
+        ).fetchall():
+            conn.execute(f"DROP INDEX {index}")
+        conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    h = RunHistory(path)
+    assert [r.seed for r in h.runs()] == [1, 2] and not list(tmp_path.glob("*.rejected-*"))
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        indices = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        plan = " ".join(
+            str(r) for r in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM runs ORDER BY errors, run, id")
+        )
+    conn.close()
+    assert {"runs_by_errors", "runs_by_created", "runs_by_session"} <= indices
+    assert "runs_by_errors" in plan and "TEMP B-TREE" not in plan  # the page is read in order, not sorted
+
+
+def test_the_class_table_pages_and_filters_in_sql(tmp_path):
+    h = RunHistory(tmp_path / "runs.sqlite")
+    for i in range(120):
+        h.add([Record(**{**record(i, run=f"r{i:03d}").__dict__, "errors": 500 - i, "name": f"Ann {i % 3}"})])
+    first, total = h.page(0, size=50)
+    assert total == 120 and [r.errors for r in first] == list(range(381, 431))  # fewest errors first
+    last, _ = h.page(2, size=50)
+    assert len(last) == 20 and last[-1].errors == 500
+    every = [r.errors for n in range(3) for r in h.page(n, size=50)[0]]
+    assert every == sorted(every) and len(set(every)) == 120  # the pages cover the table, once each
+    ann1, count = h.page(0, name="ann 1", size=200)  # any case, part of the name
+    assert count == 40 and {r.name for r in ann1} == {"Ann 1"}
+    assert h.page(0, name="100%_", size=5)[1] == 0  # LIKE's wildcards are matched as typed
+    assert h.page(0, since="2999-01-01")[1] == 0 and h.page(0, since="2000-01-01")[1] == 120
+    table = class_table(h.runs())
+    assert h.csv() == csv_bytes(table)  # the download, read row by row, is the table's CSV
+    assert h.csv(name="Ann 2").decode("utf-8-sig").count("\n") == 1 + 40
