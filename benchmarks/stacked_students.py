@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kdviz.data import load_mnist  # noqa: E402
 from kdviz.device import pick_device  # noqa: E402
 from kdviz.models import StackedMLP  # noqa: E402
+from kdviz.targets import Cached  # noqa: E402
 from kdviz.train import TrainConfig, run_to_end, train  # noqa: E402
 
 
@@ -29,7 +30,7 @@ def seconds(data, hidden, k, cfg, logits) -> float:
     model = StackedMLP(hidden, k=k).to(data.device)
     sync(data.device)
     start = time.perf_counter()
-    run_to_end(train(model, data, cfg, T=(20.0,) * k, alpha=(0.9,) * k, teacher_logits=logits))
+    run_to_end(train(model, data, cfg, T=(20.0,) * k, alpha=(0.9,) * k, teacher=Cached(logits)))
     sync(data.device)
     return time.perf_counter() - start
 

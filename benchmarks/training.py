@@ -34,6 +34,7 @@ from kdviz.device import pick_device  # noqa: E402
 from kdviz.distill import DistillConfig, race  # noqa: E402
 from kdviz.losses import stacked_losses  # noqa: E402
 from kdviz.models import StackedMLP, predict_logits  # noqa: E402
+from kdviz.targets import Cached  # noqa: E402
 from kdviz.teacher import PAPER, TeacherSpec, teacher_training  # noqa: E402
 from kdviz.train import TrainConfig, run_to_end, train  # noqa: E402
 
@@ -50,7 +51,7 @@ def epoch_seconds(data, hidden, batch, alpha, teacher_logits, repeats=2) -> floa
         cfg = TrainConfig(epochs=1, batch_size=batch)
         sync(data.device)
         start = time.perf_counter()
-        run_to_end(train(model, data, cfg, (20.0,), (alpha,), teacher_logits if alpha else None))
+        run_to_end(train(model, data, cfg, (20.0,), (alpha,), Cached(teacher_logits) if alpha else None))
         sync(data.device)
         best = min(best, time.perf_counter() - start)
     return best
