@@ -3,18 +3,28 @@
 Sessions of the web app submit work here instead of training inside their own script
 run, so a Temperature page rerun never waits for a training, a Stop button only sets
 a flag, and two sessions asking for the same teacher share one training.
+
+A class shares one CPU, so the queue is also where fairness lives:
+- one unfinished run of a kind per owner (a browser: its tabs are one owner): pressing Train
+  in ten tabs queues one run, and the others are told why (`Busy`);
+- waiting jobs that can train as one (`Together`: a class's Lab races of one setup) start as
+  one run, so thirty classmates on the defaults wait for one race, not thirty;
+- a waiting job's `wait` is an estimate in seconds: what is left of the runs ahead (their own
+  pace once they report one) and the estimates of those queued before it, corrected by how
+  this server's finished runs compared with their estimates.
 """
 
 from __future__ import annotations
 
 import contextvars
+import math
 import os
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kdviz.control import Stopped
@@ -22,6 +32,21 @@ from kdviz.i18n import _
 from kdviz.train import Progress
 
 FINISHED = ("done", "stopped", "failed")
+MAX_TOGETHER = 8  # jobs started as one run (a Lab pool: at most 48 students in one stack)
+
+
+class Busy(ValueError):
+    """The owner already has a run of this kind queued or running."""
+
+
+@dataclass(frozen=True)
+class Together:
+    """How waiting jobs with one `key` run as one: `run(jobs)` gives each job's result (None:
+    stopped before it had one); `seconds(jobs)` estimates that run (None: no estimate)."""
+
+    key: Hashable
+    run: Callable[[list[Job]], list[Any]]
+    seconds: Callable[[list[Job]], float | None]
 
 
 class Job:
@@ -30,6 +55,11 @@ class Job:
     def __init__(self, key: str, label: str, fn: Callable[[Job], Any], abandon_after: float | None):
         self.id, self.key, self.label, self.fn = uuid.uuid4().hex[:10], key, label, fn
         self.status = "queued"
+        self.owner = ""  # who asked (a browser); "" = nobody in particular
+        self.together: Together | None = None  # runs as one with waiting jobs of the same key
+        self.estimate: float | None = None  # seconds it takes alone, if known
+        self.started = 0.0  # time.monotonic() when it started running
+        self.mates = 1  # jobs in the run it started in
         self.epochs: list[Progress] = []  # every "epoch" event, for the charts
         self.latest: Progress | None = None  # the newest event, for the progress bar
         self.result: Any = None
@@ -83,17 +113,36 @@ class JobQueue:
         self._waiting: list[Job] = []
         self._running: list[Job] = []
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # by id, oldest first
+        self.pace = 1.0  # finished runs' seconds over their estimates (this machine, its load)
 
-    def submit(self, key: str, label: str, fn: Callable[[Job], Any], details: Any = None) -> Job:
+    def submit(
+        self,
+        key: str,
+        label: str,
+        fn: Callable[[Job], Any],
+        details: Any = None,
+        owner: str = "",
+        together: Together | None = None,
+        estimate: float | None = None,
+    ) -> Job:
         """Queue `fn`, or return the job under `key` that is still queued or running (never a
-        finished or stopping one: asking again after a Stop starts a new run)."""
+        finished or stopping one: asking again after a Stop starts a new run). Busy when `owner`
+        already has an unfinished job with this label."""
         with self._lock:
             for job in self._running + self._waiting:
                 if job.key == key and not job.finished and not job._stop.is_set():
                     job.touch()
                     return job
+            if owner and any(j.owner == owner and j.label == label for j in self._running + self._waiting):
+                raise Busy(
+                    _(
+                        "You already have a run of this kind waiting or training (perhaps in another "
+                        "tab): wait for it to end, or stop it, before starting another."
+                    )
+                )
             job = Job(key, label, fn, self.abandon_after)
             job.queue, job.details = self, details
+            job.owner, job.together, job.estimate = owner, together, estimate
             self._waiting.append(job)
             self._jobs[job.id] = job
             while len(self._jobs) > self.keep:  # forget the oldest finished jobs
@@ -115,6 +164,47 @@ class JobQueue:
                 return 0
             return len(self._running) + self._waiting.index(job)
 
+    def wait(self, job: Job) -> float | None:
+        """Seconds until a waiting job likely starts (0 once it runs); None when a run ahead has
+        no estimate."""
+        with self._lock:
+            if job not in self._waiting:
+                return 0.0
+            left = []
+            for j in self._running:
+                ev = j.latest
+                if ev is not None and ev.step and math.isfinite(ev.eta):
+                    left.append(ev.eta)
+                elif j.estimate is not None:
+                    left.append(max(j.estimate * self.pace - (time.monotonic() - j.started), 0.0))
+                else:
+                    return None
+            groups = self._groups(self._waiting)  # as they will start: a shared run counts once
+            mine = next(i for i, g in enumerate(groups) if job in g)
+            for group in groups[:mine]:
+                seconds = group[0].together.seconds(group) if group[0].together else group[0].estimate
+                if seconds is None:
+                    return None
+                left.append(seconds * self.pace)
+            # max_running slots work through the same seconds
+            return sum(left) / self.max_running
+
+    def _groups(self, waiting: list[Job]) -> list[list[Job]]:
+        """How these waiting jobs would start: each with the later ones it runs together with."""
+        groups: list[list[Job]] = []
+        taken: set[str] = set()
+        for job in waiting:
+            if job.id in taken:
+                continue
+            group = [job]
+            if job.together:
+                group += [
+                    j for j in waiting if j is not job and j.together and j.together.key == job.together.key
+                ][: MAX_TOGETHER - 1]
+            taken.update(j.id for j in group)
+            groups.append(group)
+        return groups
+
     def cancel(self, job: Job) -> None:
         job.stop()
         with self._lock:
@@ -124,29 +214,50 @@ class JobQueue:
 
     def _pump(self) -> None:  # with self._lock held
         while len(self._running) < self.max_running and self._waiting:
-            job = self._waiting.pop(0)
-            job.status = "running"
-            self._running.append(job)
-            threading.Thread(target=self._run, args=(job,), daemon=True, name=f"kdviz-{job.id}").start()
+            group = self._groups(self._waiting)[0]
+            for job in group:
+                self._waiting.remove(job)
+                job.status, job.started, job.mates = "running", time.monotonic(), len(group)
+                self._running.append(job)
+            name = f"kdviz-{group[0].id}" + (f"+{len(group) - 1}" if len(group) > 1 else "")
+            threading.Thread(target=self._run, args=(group,), daemon=True, name=name).start()
 
-    def _run(self, job: Job) -> None:
+    def _run(self, group: list[Job]) -> None:
         if self.nice:
             lower_thread_priority(self.nice)
-        result, error = None, ""
+        first = group[0]
+        results, error, stopped = [None] * len(group), "", [False] * len(group)
         try:
-            result = job._context.run(job.fn, job)
+            if first.together:  # None: that job stopped before it had a result
+                results = first._context.run(first.together.run, group)
+                stopped = [r is None for r in results]
+            else:
+                results = [first._context.run(first.fn, first)]
         except Stopped:  # asked to stop before it had a result (kdviz.control)
-            job._stop.set()
+            stopped = [True] * len(group)
         # Anything a run raises ends it as failed (SystemExit or a KeyboardInterrupt delivered
         # to this thread included): a job must never stay "running" with no thread behind it.
         except BaseException as e:  # noqa: BLE001
             error = describe_error(e)
         finally:
             with self._lock:
-                job.result, job.error = result, error
-                job.status = "failed" if error else "stopped" if job._stop.is_set() else "done"
-                self._running.remove(job)
+                for job, result, halted in zip(group, results, stopped):
+                    job.result, job.error = result, error
+                    if halted:
+                        job._stop.set()
+                    job.status = "failed" if error else "stopped" if job._stop.is_set() else "done"
+                    self._running.remove(job)
+                self._learn(group, error)
                 self._pump()
+
+    def _learn(self, group: list[Job], error: str) -> None:
+        """How long a whole run took against its estimate: the next waits are scaled by it."""
+        if error or any(j._stop.is_set() for j in group):
+            return
+        seconds = group[0].together.seconds(group) if group[0].together else group[0].estimate
+        if seconds:
+            took = time.monotonic() - group[0].started
+            self.pace = min(max(0.5 * self.pace + 0.5 * took / seconds, 0.2), 5.0)
 
 
 def lower_thread_priority(nice: int) -> None:

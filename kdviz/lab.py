@@ -1,4 +1,5 @@
-"""Where a Lab race ended (`LabResult`), and how it reads: verdict, table rows, history rows.
+"""Where a Lab race ended (`LabResult`), and how it reads: verdict, table rows, history rows;
+and how a class's races that differ only in their students train as one (`Pool`).
 
 A race (kdviz.distill) reports epoch by epoch; what is left when it ends, finished or stopped
 after at least one epoch, is its configuration, each student's test errors, the teacher's, and
@@ -10,9 +11,11 @@ short race should not be read as a lesson.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from kdviz.distill import DistillConfig, caveats, student_names
+from kdviz.control import OnProgress, StopFlag, ignore, never_stop
+from kdviz.distill import DistillConfig, Student, caveats, student_names
 from kdviz.history import Record
 from kdviz.i18n import N_, _
 from kdviz.models import shape_name
@@ -145,3 +148,78 @@ class LabResult:
             }
             for k, (s, name, gain) in enumerate(zip(cfg.students, student_names(cfg.students), self.gains()))
         ]
+
+
+# --- a class's races, trained as one ----------------------------------------------------------------
+def pool_key(cfg: DistillConfig) -> tuple:
+    """What races must share to train as one: everything but their students. Same seed, same
+    transfer set and schedule mean the same initial weights and the same batches for every
+    student (kdviz.models.StackedMLP), so a student's numbers do not depend on who it trains with."""
+    c = cfg
+    return (c.hidden, c.epochs, c.batch_size, c.lr, c.seed, c.train_size, c.omit, c.tested_every)
+
+
+@dataclass
+class Entry:
+    """One race waiting to train, and how to tell its owner."""
+
+    cfg: DistillConfig
+    on_progress: OnProgress = ignore
+    should_stop: StopFlag = never_stop
+    keep: Callable[[LabResult], None] = ignore  # stores a result (the class's history)
+
+
+@dataclass
+class Pool:
+    """Races with one `pool_key`, as one stack of their distinct students.
+
+    Thirty students pressing Train on the Lab's defaults ask for the same two students: those
+    train once. A student two races share (same T, alpha, anneal) is one model of the stack, and
+    each race reads its own students' numbers from it (`Progress.only`). A race stopped by its
+    owner keeps the epochs it saw; the stack trains on while any race still wants it."""
+
+    entries: Sequence[Entry]
+
+    def __post_init__(self):
+        keys = {pool_key(e.cfg) for e in self.entries}
+        if len(keys) != 1:
+            raise ValueError(_("races train as one only when they differ in nothing but their students"))
+
+    @property
+    def students(self) -> tuple[Student, ...]:
+        """Every distinct student, in order of first appearance."""
+        return tuple(dict.fromkeys(s for e in self.entries for s in e.cfg.students))
+
+    def indices(self) -> list[list[int]]:
+        """For each race, where its students sit in `students`."""
+        at = {s: k for k, s in enumerate(self.students)}
+        return [[at[s] for s in e.cfg.students] for e in self.entries]
+
+    def should_stop(self) -> bool:
+        return all(e.should_stop() for e in self.entries)
+
+    def run(self, events, images: int, teacher_errors: int) -> list[LabResult | None]:
+        """Hand each race its share of the stack's events; each one's result (None: it stopped
+        before its first tested epoch), stored with its `keep`."""
+        where = self.indices()
+        curves: list[list[tuple]] = [[] for _ in self.entries]
+        lasts: list[Progress | None] = [None] * len(self.entries)
+        left = [True] * len(self.entries)
+        for ev in events:
+            for i, e in enumerate(self.entries):
+                left[i] = left[i] and not e.should_stop()
+                if not left[i]:
+                    continue
+                mine = ev.only(where[i])
+                if ev.kind == "epoch":
+                    curves[i].append((mine.epoch, *mine.test_errors))
+                    lasts[i] = mine
+                e.on_progress(mine)
+        results = []
+        for e, last, curve in zip(self.entries, lasts, curves):
+            if last is None:
+                results.append(None)
+                continue
+            results.append(LabResult(e.cfg, int(teacher_errors), images, last, tuple(curve)))
+            e.keep(results[-1])
+        return results

@@ -43,7 +43,8 @@ from kdviz.distill import (
 from kdviz.env import Limits
 from kdviz.experiments import DEFAULT, EXPERIMENTS, check_names, run_all
 from kdviz.i18n import _
-from kdviz.lab import LabResult
+from kdviz.jobs import Together
+from kdviz.lab import Entry, LabResult, Pool, pool_key
 from kdviz.models import StackedMLP, parse_hidden, shape_name
 from kdviz.recipes import RECIPES
 from kdviz.result import Result
@@ -60,15 +61,16 @@ from kdviz.teacher import (
     ensure_teacher,
 )
 from kdviz.teacher import load_teacher as load_checkpoint
-from kdviz.train import Progress, run_to_end, transfer_indices
+from kdviz.timing import race_seconds
+from kdviz.train import Progress, auto_batch, transfer_indices
 
 __all__ = [  # what pages and the CLI may use, besides the runs below
     "DEFAULT", "EXPERIMENTS", "MAX_STUDENTS", "PAIR", "SHIPPED", "TEACHER_RECIPES", "CheckpointError",
-    "DistillConfig", "LabResult", "RaceSizeError", "Progress", "Result", "Stopped", "Student", "Teacher",
-    "TeacherSpec",
+    "DistillConfig", "Entry", "LabResult", "RaceSizeError", "Progress", "Result", "Stopped", "Student",
+    "Teacher", "TeacherSpec",
     "cached_teachers", "card_path", "checkpoint_path", "checkpoints", "decode_students", "encode_students",
-    "check_names", "ignore", "parse_hidden", "race_curves", "race_table", "shape_name", "student_names",
-    "students_from_table",
+    "check_names", "ignore", "parse_hidden", "pool_key", "race_curves", "race_table", "shape_name",
+    "student_names", "students_from_table",
 ]  # fmt: skip
 
 
@@ -156,20 +158,58 @@ def lab(
 ) -> LabResult:
     """Race the students of `cfg` (kdviz.distill); `keep(result)` stores a run that finished at
     least one epoch (the class's history), even if nobody watches. Stopped before the first epoch."""
+    entry = Entry(cfg, on_progress, should_stop, keep)
+    (result,) = lab_pool(data, teacher_logits, teacher_errors, [entry], limits)
+    if result is None:
+        raise Stopped
+    return result
+
+
+def lab_pool(
+    data: MNIST,
+    teacher_logits: torch.Tensor,
+    teacher_errors: int,
+    entries: list[Entry],
+    limits: Limits | None = None,
+) -> list[LabResult | None]:
+    """Several races that differ only in their students (kdviz.lab.pool_key), trained as one
+    stack of their distinct students: each race's numbers are what it gets alone. Each one's
+    result, None for a race stopped before its first tested epoch."""
+    pool = Pool(entries)
+    cfg = entries[0].cfg
     images = len(transfer_indices(data.train_y, cfg.train_size, cfg.omit))
     _limits(limits).check_students(cfg.hidden, images, cfg.epochs)
-    _, events = race(data, teacher_logits, cfg, should_stop=should_stop)
-    curve = []
+    _, events = race(data, teacher_logits, cfg, pool.should_stop, students=pool.students)
+    return pool.run(events, images, teacher_errors)
 
-    def report(ev: Progress) -> None:
-        if ev.kind == "epoch":
-            curve.append((ev.epoch, *ev.test_errors))
-        on_progress(ev)
 
-    last = run_to_end(events, report)
-    result = LabResult(cfg, int(teacher_errors), images, last, tuple(curve))
-    keep(result)
-    return result
+def lab_seconds(data: MNIST, cfgs: list[DistillConfig]) -> float | None:
+    """Roughly how long these races (one pool_key) take trained as one, on a CPU like ours."""
+    cfg = cfgs[0]
+    students = len({s for c in cfgs for s in c.students})
+    tc = cfg.train_config()
+    n = len(transfer_indices(data.train_y, cfg.train_size, cfg.omit))
+    steps = -(-n // min(int(tc.batch_size or auto_batch(n)), n)) * cfg.epochs
+    tests = -(-cfg.epochs // cfg.tested_every)
+    return race_seconds(
+        student_parameters(cfg.hidden), students, n * cfg.epochs, steps, tests, str(data.device)
+    )
+
+
+def lab_together(
+    data: MNIST, teacher_logits: torch.Tensor, teacher_errors: int, cfg: DistillConfig
+) -> Together:
+    """How the job queue starts a class's waiting Lab races as one (kdviz.jobs.Together): jobs
+    whose `details` is an Entry with the same teacher, data and pool_key."""
+
+    def entries(jobs) -> list[Entry]:
+        return [replace(j.details, on_progress=j.report, should_stop=j.should_stop) for j in jobs]
+
+    return Together(
+        ("lab", id(data), id(teacher_logits), pool_key(cfg)),
+        lambda jobs: lab_pool(data, teacher_logits, teacher_errors, entries(jobs)),
+        lambda jobs: lab_seconds(data, [j.details.cfg for j in jobs]),
+    )
 
 
 # --- the paper's experiments ---------------------------------------------------------------------

@@ -1,8 +1,14 @@
-"""How long an experiments run takes, said before it starts and in words a person reads.
+"""How long a run takes, said before it starts and in words a person reads.
 
 The table holds seconds each experiment took on this project's 2-core laptop-class CPU (x86-64,
 AVX-512) with the shipped teacher, measured with `kdviz reproduce`: a run on another CPU differs,
 so a page words it as "about". No table for a GPU: there it says nothing rather than guess.
+
+A Lab race's seconds come from a cost model fitted to six races on the same CPU (30-30 to
+800-800 students, 1 to 6 of them, 1,000 to 60,000 images; within 5% on the 800-800 races):
+a fixed cost per optimizer step, Adam's pass over every student's weights per step, the
+training FLOPs (6 per weight per image) and the test passes (2 per weight per test image).
+The job queue scales it by how this server's finished runs compared with it (kdviz.jobs).
 """
 
 from __future__ import annotations
@@ -41,6 +47,28 @@ def estimated_seconds(preset: str, names: Sequence[str], device: str) -> float |
     if str(device) != "cpu" or table is None:
         return None
     return 5 + sum(table.get(n, 0) for n in names)
+
+
+STEP_SECONDS = 5.5e-3  # per optimizer step, whatever the students
+ADAM_SECONDS = 3.6e-9  # per step, per weight of every student
+TRAIN_FLOPS, TEST_FLOPS = 131e9, 161e9  # per second, fp32, at the Lab's batch sizes
+TEST_IMAGES = 10_000
+
+
+def race_seconds(
+    parameters: int, students: int, seen: int, steps: int, tests: int, device: str
+) -> float | None:
+    """Roughly how long a race of `students` models of `parameters` weights each takes on a CPU
+    like ours: `steps` optimizer steps on `seen` images in all (every epoch's), `tests` passes
+    over the test set. None off the CPU (not measured)."""
+    if str(device) != "cpu":
+        return None
+    work = parameters * students
+    return (
+        steps * (STEP_SECONDS + ADAM_SECONDS * work)
+        + 6 * work * seen / TRAIN_FLOPS
+        + 2 * work * TEST_IMAGES * tests / TEST_FLOPS
+    )
 
 
 def describe_seconds(seconds: float) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -68,11 +68,18 @@ class TrainConfig:
     omit: tuple[int, ...] = ()  # digits left out of the transfer set
     optimizer: str = "adam"  # "adam" (linear decay) or "sgd" (Nesterov, warm-up + cosine)
     warmup: int = 0  # epochs of linear warm-up ("sgd")
+    # Test errors after every n-th epoch and the last: on a small transfer set one pass over the
+    # 10,000 test images costs as much as an epoch of training (a default Lab race: half its time).
+    eval_every: int = 1
 
     def __post_init__(self):
         if not 1 <= int(self.epochs) <= MAX_EPOCHS:
             raise ValueError(
                 _("epochs must be 1-{most}, got {value}").format(most=MAX_EPOCHS, value=self.epochs)
+            )
+        if not 1 <= int(self.eval_every) <= int(self.epochs):
+            raise ValueError(
+                _("test every 1-{most} epochs, got {value}").format(most=self.epochs, value=self.eval_every)
             )
         if self.batch_size is not None and not 1 <= int(self.batch_size) <= 65536:
             raise ValueError(_("batch size must be 1-65536, got {value}").format(value=self.batch_size))
@@ -124,6 +131,18 @@ class Progress:
     # Epoch events: the run's full state (weights, optimizer, random streams) for `resume`.
     # Valid only until the generator is advanced; save it before asking for the next event.
     snapshot: Callable[[], dict] | None = field(default=None, repr=False, compare=False)
+
+    def only(self, keep: Sequence[int]) -> Progress:
+        """This report for some of the models (their indices, in this order): one race's share
+        of several trained as one (kdviz.lab.Pool)."""
+        pick = lambda values: [values[k] for k in keep] if values else []  # noqa: E731
+        return replace(
+            self,
+            soft_loss=pick(self.soft_loss),
+            hard_loss=pick(self.hard_loss),
+            train_acc=pick(self.train_acc),
+            test_errors=pick(self.test_errors),
+        )
 
     @property
     def fraction(self) -> float:
@@ -253,6 +272,8 @@ def train(
                 last_report = now
                 yield _event("step", epoch, cfg, step, steps, now, sums / seen)
         _check_finite(sums, epoch, K, cfg)
+        if (epoch + 1) % int(cfg.eval_every) and epoch + 1 < int(cfg.epochs):
+            continue  # no test this epoch (cfg.eval_every)
         test_logits = predict_logits(model, data.test_x)
         elapsed = time.perf_counter() - start
         errors = count_errors(test_logits, data.test_y)

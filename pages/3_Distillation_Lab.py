@@ -95,13 +95,13 @@ if not isinstance(chosen, TeacherChoice):  # the quick teacher, not trained yet
         )
         busy = bool(teacher_job and not teacher_job.finished)
         if st.button(_("Train teacher"), type="primary", disabled=busy):
-            start_run(
+            if start_run(
                 "teacher_job",
                 device,
                 "teacher",
                 lambda job: runs.teacher(data, "quick", cache_dir(), job.report, job.should_stop),
-            )
-            st.rerun()
+            ):
+                st.rerun()
 
         @fragment(run_every=1.0 if busy else None)
         def teacher_progress():
@@ -264,16 +264,18 @@ if b1.button(_("Train students"), type="primary", disabled=busy):
         if history
         else runs.ignore
     )
-    start_run(
+    # Classmates' races of the same setup that wait together train as one (kdviz.lab.Pool).
+    together = runs.lab_together(data, teacher_logits, teacher.test_errors, cfg)
+    if start_run(
         "lab_job",
         device,
         "students",
-        lambda job, cfg=cfg, errors=teacher.test_errors: runs.lab(
-            data, teacher_logits, errors, cfg, job.report, job.should_stop, keep=keep
-        ),
-        details=cfg,
-    )
-    st.rerun()  # redraw: inputs and Train locked, Stop on
+        lambda job: together.run([job])[0],
+        details=runs.Entry(cfg, keep=keep),
+        together=together,
+        estimate=runs.lab_seconds(data, [cfg]),
+    ):
+        st.rerun()  # redraw: inputs and Train locked, Stop on
 if b2.button(_("Stop"), disabled=not busy):
     job.queue.cancel(job)
     st.rerun()
@@ -323,8 +325,21 @@ def live():
         st.warning(_("Stopped before the first epoch finished: nothing to compare yet."))
     if job.epochs:
         ep = [e.epoch for e in job.epochs]
-        errors, losses, owners = runs.race_curves(job.details.students, job.epochs)
-        st.caption(_("These students: {students}.").format(students=job.details.describe()))
+        errors, losses, owners = runs.race_curves(job.details.cfg.students, job.epochs)
+        every = job.details.cfg.tested_every
+        st.caption(
+            _("These students: {students}.").format(students=job.details.cfg.describe())
+            + " "
+            + (
+                _("Tested on all {total:,} test images after every epoch.")
+                if every == 1
+                else _(
+                    "Tested on all {total:,} test images every {every} epochs and after the last: a pass "
+                    "over them costs about as much as an epoch of training on 1,000 images, so a race is "
+                    "tested at most ten times."
+                )
+            ).format(total=job.epochs[0].test_total, every=every)
+        )
         left, right = st.columns(2)
         chart(
             plots.training_curves(

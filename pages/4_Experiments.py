@@ -94,8 +94,8 @@ if b1.button(_("Run experiments"), type="primary", disabled=busy or not chosen):
             on_step=lambda r: setattr(job, "latest", None),
         )
 
-    start_run("exp_job", device, "experiments", work, details=run)
-    st.rerun()
+    if start_run("exp_job", device, "experiments", work, details=run, estimate=estimate):
+        st.rerun()
 if b2.button(_("Stop"), disabled=not busy):
     job.queue.cancel(job)
     st.rerun()

@@ -12,8 +12,9 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from kdviz import env
 from kdviz.footprint import measure
 from kdviz.history import HistoryError, RunHistory
-from kdviz.i18n import N_, _
-from kdviz.jobs import Job, JobQueue
+from kdviz.i18n import N_, _, ngettext
+from kdviz.jobs import Busy, Job, JobQueue
+from kdviz.timing import describe_seconds
 
 
 @st.cache_resource
@@ -30,11 +31,33 @@ def job_queue(device: str) -> JobQueue:
     return JobQueue(max_running=env.current().max_runs_for(device), nice=10 if on_cpu else 0)
 
 
-def start_run(slot: str, device: str, label: str, work, details=None) -> Job:
-    """Queue `work(job)` on the device's queue as this session's run in `slot` (RUN_SLOTS)."""
-    job = job_queue(device).submit(f"{label}:{time.time_ns()}", label, work, details)
+def start_run(
+    slot: str, device: str, label: str, work, details=None, together=None, estimate=None
+) -> Job | None:
+    """Queue `work(job)` on the device's queue as this session's run in `slot` (RUN_SLOTS); None,
+    with a message, when this browser already has such a run going (in this tab or another)."""
+    try:
+        job = job_queue(device).submit(
+            f"{label}:{time.time_ns()}", label, work, details, browser_id(), together, estimate
+        )
+    except Busy as e:
+        st.error(str(e))
+        return None
     st.session_state[slot] = (device, job.id)
     return job
+
+
+def browser_id() -> str:
+    """Who asks, for the queue's one-run-each rule: the browser (its tabs share Streamlit's XSRF
+    cookie, whose token is the same under each tab's random mask), else this session."""
+    cookie = st.context.cookies.get("_streamlit_xsrf", "")
+    try:  # Tornado's version 2 format, which Streamlit keeps: 2|mask|masked token|timestamp
+        version, mask, masked, _stamp = cookie.split("|")
+        if version == "2":
+            return bytes(a ^ b for a, b in zip(bytes.fromhex(mask), bytes.fromhex(masked))).hex()
+    except ValueError:
+        pass
+    return session_id()
 
 
 def redraw_once_finished(job: Job) -> None:
@@ -79,7 +102,21 @@ RUN_LABELS = (N_("teacher"), N_("students"), N_("experiments"))  # start_run's l
 def progress_line(job: Job) -> str:
     if job.status == "queued":
         ahead = job.queue.ahead(job) if job.queue else 0
-        return _("waiting for the trainer: {ahead} run(s) ahead of yours").format(ahead=ahead)
+        text = _("waiting for the trainer: {ahead} run(s) ahead of yours").format(ahead=ahead)
+        wait = job.queue.wait(job) if job.queue else None
+        if wait is not None:
+            text += _(", about {time} to wait").format(time=describe_seconds(max(wait, 1.0)))
+        return text
+    mates = job.mates - 1
+    suffix = (
+        ngettext(
+            " (trained as one with {count} other race of the same setup)",
+            " (trained as one with {count} other races of the same setup)",
+            mates,
+        ).format(count=mates)
+        if mates
+        else ""
+    )
     ev = job.latest
     if ev is None:
         return _("starting...")
@@ -88,7 +125,7 @@ def progress_line(job: Job) -> str:
         text = _("epoch {epoch} of {epochs}, {elapsed:.0f} s elapsed, about {eta:.0f} s left")
     else:
         text = _("epoch {epoch} of {epochs}, {elapsed:.0f} s elapsed")
-    return text.format(epoch=epoch, epochs=ev.epochs, elapsed=ev.elapsed, eta=ev.eta)
+    return text.format(epoch=epoch, epochs=ev.epochs, elapsed=ev.elapsed, eta=ev.eta) + suffix
 
 
 @st.cache_resource

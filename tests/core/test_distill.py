@@ -17,6 +17,7 @@ from kdviz.distill import (
     student_names,
     students_from_table,
 )
+from kdviz.lab import Pool
 
 RACE = (Student(20, 0), Student(4, 0.5), Student(8, 0.9, anneal=True))
 
@@ -160,3 +161,56 @@ def test_the_race_table_reads_text_as_typed_and_says_how_many_students_fit():
         students_from_table(runs.race_table(PAIR) * 3 + runs.race_table(PAIR)[:1])
     with pytest.raises(runs.RaceSizeError, match="got 0"):
         students_from_table([])
+
+
+def test_races_of_one_setup_train_as_one_and_each_gets_what_it_gets_alone(tiny_data):
+    """A class's races pooled (kdviz.lab.Pool): the distinct students train once, in one stack,
+    and every race's errors, losses and curve are those of the same race trained alone."""
+    logits = torch.randn(len(tiny_data.train_y), 10)
+    setups = [PAIR, (Student(20, 0), Student(4, 0.5)), RACE, PAIR]  # shared students, a repeat
+    cfgs = [DistillConfig(hidden=(16,), students=s, epochs=4, eval_every=2) for s in setups]
+    alone = [runs.lab(tiny_data, logits, 80, c) for c in cfgs]
+    seen = [[] for _ in cfgs]
+    kept = []
+    entries = [runs.Entry(c, seen[i].append, keep=kept.append) for i, c in enumerate(cfgs)]
+    pooled = runs.lab_pool(tiny_data, logits, 80, entries)
+    assert len(Pool(entries).students) == 4  # 2, then 1 new, 1 new; the repeat trains once
+    for a, p, events, cfg in zip(alone, pooled, seen, cfgs):
+        assert p.cfg is cfg and p.errors == a.errors and p.curve == a.curve
+        # the loss terms' running means are float32 sums over a stack of another size
+        assert p.last.hard_loss == pytest.approx(a.last.hard_loss, rel=1e-5)
+        assert p.last.soft_loss == pytest.approx(a.last.soft_loss, rel=1e-5)
+        assert all(len(e.hard_loss) == len(cfg.students) for e in events)
+    assert [row[0] for row in pooled[0].curve] == [2, 4]  # tested every 2nd epoch and the last
+    assert kept == pooled
+
+
+def test_a_race_stopped_in_a_pool_keeps_its_epochs_and_the_others_train_on(tiny_data):
+    logits = torch.randn(len(tiny_data.train_y), 10)
+    cfg = DistillConfig(hidden=(16,), students=PAIR, epochs=3, eval_every=1)
+    other = DistillConfig(hidden=(16,), students=RACE, epochs=3, eval_every=1)
+    epochs_seen = []
+    stop = lambda: len(epochs_seen) >= 1  # noqa: E731  stops once its first epoch is in
+    quitter = runs.Entry(cfg, lambda e: e.kind == "epoch" and epochs_seen.append(e), stop)
+    never = runs.Entry(cfg, should_stop=lambda: True)  # stopped before anything
+    first, second, nothing = runs.lab_pool(tiny_data, logits, 80, [quitter, runs.Entry(other), never])
+    assert first.last.epoch == 1 and first.status == "stopped" and len(first.curve) == 1
+    assert second.last.epoch == 3 and second.status == "done"
+    assert nothing is None
+    assert second.errors == runs.lab(tiny_data, logits, 80, other).errors
+
+
+def test_only_races_that_differ_in_their_students_pool():
+    a = DistillConfig(hidden=(16,), seed=1)
+    with pytest.raises(ValueError, match="nothing but their students"):
+        Pool([runs.Entry(a), runs.Entry(DistillConfig(hidden=(16,), seed=2))])
+    assert runs.pool_key(a) == runs.pool_key(DistillConfig(hidden=(16,), seed=1, students=RACE))
+    assert runs.pool_key(a) != runs.pool_key(DistillConfig(hidden=(16,), seed=1, train_size=100))
+
+
+def test_a_pool_is_estimated_by_its_distinct_students(tiny_data):
+    pair = DistillConfig(hidden=(800, 800), students=PAIR, epochs=20, train_size=100)
+    three = DistillConfig(hidden=(800, 800), students=RACE, epochs=20, train_size=100)
+    one = runs.lab_seconds(tiny_data, [pair])
+    assert runs.lab_seconds(tiny_data, [pair] * 30) == one  # thirty identical races: one race
+    assert runs.lab_seconds(tiny_data, [pair, three]) > runs.lab_seconds(tiny_data, [three]) > one

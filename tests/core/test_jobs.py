@@ -1,6 +1,8 @@
 import threading
 import time
 
+import pytest
+
 from kdviz.jobs import JobQueue
 
 
@@ -125,3 +127,70 @@ def test_status_changes_under_the_lock_and_a_finished_job_is_never_handed_back()
     assert wait_for(job) and job.status == "done"
     again = q.submit("k", "k", lambda job: "second")
     assert again is not job and wait_for(again) and again.result == "second"
+
+
+def test_waiting_jobs_of_one_key_start_as_one_run_and_each_gets_its_result():
+    from kdviz.jobs import Together
+
+    q = JobQueue(max_running=1)
+    gate, runs_seen = threading.Event(), []
+
+    def blocker(job):
+        gate.wait(5)
+
+    def run(jobs):
+        runs_seen.append([j.details for j in jobs])
+        return [f"result {j.details}" for j in jobs]
+
+    pool = Together("setup A", run, lambda jobs: 10.0)
+    other = Together("setup B", run, lambda jobs: 10.0)
+    first = q.submit("x", "x", blocker)
+    a1 = q.submit("a1", "s", lambda j: None, details=1, together=pool)
+    b = q.submit("b", "s", lambda j: None, details=2, together=other)
+    a2 = q.submit("a2", "s", lambda j: None, details=3, together=pool)
+    gate.set()
+    assert all(wait_for(j) for j in (first, a1, a2, b))
+    assert runs_seen == [[1, 3], [2]]  # a2 joined a1, queued before b: one run for both
+    assert (a1.result, a2.result, b.result) == ("result 1", "result 3", "result 2")
+    assert a1.mates == a2.mates == 2 and b.mates == 1 and a1.status == a2.status == "done"
+
+
+def test_a_browser_gets_one_run_of_a_kind_and_a_clear_message_for_more():
+
+    from kdviz.jobs import Busy
+
+    q = JobQueue(max_running=1)
+    gate = threading.Event()
+    mine = q.submit("r1", "students", lambda j: gate.wait(5), owner="browser 1")
+    with pytest.raises(Busy, match="another tab"):
+        q.submit("r2", "students", lambda j: None, owner="browser 1")
+    teacher = q.submit("t", "teacher", lambda j: None, owner="browser 1")  # another kind: queued
+    theirs = q.submit("r3", "students", lambda j: None, owner="browser 2")
+    gate.set()
+    assert all(wait_for(j) for j in (mine, teacher, theirs))
+    again = q.submit("r4", "students", lambda j: None, owner="browser 1")  # the first has ended
+    assert wait_for(again) and again.status == "done"
+
+
+def test_the_wait_counts_what_is_left_ahead_and_a_shared_run_once():
+    from kdviz.jobs import Together
+    from kdviz.train import Progress
+
+    q = JobQueue(max_running=1)
+    gate = threading.Event()
+    running = q.submit("x", "x", lambda j: gate.wait(5), estimate=100.0)
+    time.sleep(0.05)
+    running.report(Progress("step", 0, 10, 50, 100, elapsed=30.0))  # half done: 30 s left
+    pool = Together("k", lambda jobs: [None] * len(jobs), lambda jobs: 20.0 + len(jobs))
+    p1 = q.submit("p1", "s", lambda j: None, together=pool)
+    solo = q.submit("solo", "t", lambda j: None, estimate=7.0)
+    p2 = q.submit("p2", "s", lambda j: None, together=pool)
+    late = q.submit("late", "u", lambda j: None, estimate=1.0)
+    assert q.wait(p1) == pytest.approx(30.0)
+    assert q.wait(p2) == pytest.approx(30.0)  # starts with p1
+    assert q.wait(solo) == pytest.approx(30.0 + 22.0)  # the pool of p1 and p2 goes first, once
+    assert q.wait(late) == pytest.approx(30.0 + 22.0 + 7.0)
+    assert q.wait(running) == 0.0
+    unknown = q.submit("u", "v", lambda j: None)  # no estimate: nothing after it can be timed
+    assert q.wait(q.submit("w", "w", lambda j: None, estimate=1.0)) is None and unknown
+    gate.set()
