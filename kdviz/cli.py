@@ -12,6 +12,9 @@ import time
 
 from kdviz import env
 from kdviz.control import Stopped
+from kdviz.timing import describe_seconds
+
+LONG_RUN = 60  # seconds: a distill run estimated longer is announced with its estimate
 
 EXAMPLES = """examples:
   kdviz app                                   start the web app
@@ -205,6 +208,13 @@ def cmd_distill(args) -> dict:
         omit=args.omit,
     )
     device, data = _setup(args)
+    seconds = runs.lab_seconds(data, [cfg])
+    if seconds is not None and seconds > LONG_RUN:  # said before a run that outlasts patience
+        print(
+            f"kdviz: these two {runs.shape_name(cfg.hidden)} students take about "
+            f"{describe_seconds(seconds)} on a 2-core CPU like ours (Ctrl-C stops them).",
+            file=sys.stderr,
+        )
     start = time.perf_counter()
     teacher = runs.default_teacher(data, args.cache_dir, on_progress=Bar("teacher"))
     if teacher.note:
@@ -293,7 +303,10 @@ def cmd_app(args) -> int:
     before = {sig: signal.signal(sig, forward) for sig in signals}
     try:
         return proc.wait()
-    except KeyboardInterrupt:  # Ctrl-C reached the server too (same process group): let it finish
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the server too (same process group), but a SIGINT sent to kdviz alone
+        # does not: pass it on, or the server would run on until killed
+        proc.send_signal(signal.SIGINT)
         try:
             return proc.wait(15)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):

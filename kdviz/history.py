@@ -171,15 +171,18 @@ class RunHistory:
         cols = ", ".join(f'"{c}"' for c in ("created", *COLUMNS))
         marks = ", ".join("?" * (len(COLUMNS) + 1))
         ids = []
-        with contextlib.closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            for record in records:
-                row = asdict(record) | {"curve": json.dumps(record.curve), "anneal": int(record.anneal)}
-                cur = conn.execute(
-                    f"INSERT INTO runs ({cols}) VALUES ({marks})", (created, *(row[c] for c in COLUMNS))
-                )
-                ids.append(int(cur.lastrowid))
-            conn.execute("COMMIT")
+        try:
+            with contextlib.closing(self._connect()) as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                for record in records:
+                    row = asdict(record) | {"curve": json.dumps(record.curve), "anneal": int(record.anneal)}
+                    cur = conn.execute(
+                        f"INSERT INTO runs ({cols}) VALUES ({marks})", (created, *(row[c] for c in COLUMNS))
+                    )
+                    ids.append(int(cur.lastrowid))
+                conn.execute("COMMIT")
+        except sqlite3.Error as e:  # a full disk, most likely: the transaction rolls back whole
+            raise HistoryError(_("the run was not stored ({error})").format(error=e)) from None
         return ids
 
     def recent(self, limit: int) -> list[Record]:
@@ -200,7 +203,7 @@ class RunHistory:
         `name`: part of the name a student typed (any case); `since`: a date, 'YYYY-MM-DD' (UTC).
         Sorted, filtered and cut in SQL on indices, so a page costs the same in a semester's history."""
         where, params = self._filter(name, since)
-        with contextlib.closing(self._connect()) as conn:
+        with self._reading() as conn:
             total = conn.execute(f"SELECT count(*) FROM runs{where}", params).fetchone()[0]
         query = f"SELECT * FROM runs{where} ORDER BY errors, run, id LIMIT ? OFFSET ?"
         return self._records(query, (*params, int(size), int(number) * int(size))), int(total)
@@ -212,11 +215,21 @@ class RunHistory:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
-        with contextlib.closing(self._connect()) as conn:
+        with self._reading() as conn:
             conn.row_factory = sqlite3.Row
             for row in conn.execute(f"SELECT * FROM runs{where} ORDER BY errors, run, id", params):
                 writer.writerow(_inert(v) for v in _table_row(row).values())
         return out.getvalue().encode("utf-8-sig")
+
+    def delete(self, name: str = "", since: str = "") -> int:
+        """Delete the students the class table shows with this filter (a run's students share
+        its name and time, so whole runs go); how many. Pages call it for the teacher only."""
+        where, params = self._filter(name, since)
+        try:
+            with contextlib.closing(self._connect()) as conn:
+                return conn.execute(f"DELETE FROM runs{where}", params).rowcount
+        except sqlite3.Error as e:
+            raise HistoryError(_("nothing was deleted ({error})").format(error=e)) from None
 
     @staticmethod
     def _filter(name: str, since: str) -> tuple[str, tuple]:
@@ -230,8 +243,20 @@ class RunHistory:
             params.append(str(since))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
 
+    @contextlib.contextmanager
+    def _reading(self):
+        """A connection for reads; HistoryError when the file cannot be read just now (a full
+        disk: in WAL mode a reader must create the shared-memory file beside it)."""
+        try:
+            with contextlib.closing(self._connect()) as conn:
+                yield conn
+        except sqlite3.Error as e:
+            raise HistoryError(
+                _("the class's history cannot be read just now ({error})").format(error=e)
+            ) from None
+
     def _records(self, query: str, params: tuple) -> list[Record]:
-        with contextlib.closing(self._connect()) as conn:
+        with self._reading() as conn:
             conn.row_factory = sqlite3.Row
             rows = conn.execute(query, params).fetchall()
         out = []

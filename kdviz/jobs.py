@@ -16,6 +16,7 @@ A class shares one CPU, so the queue is also where fairness lives:
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import math
 import os
@@ -114,6 +115,24 @@ class JobQueue:
         self._running: list[Job] = []
         self._jobs: OrderedDict[str, Job] = OrderedDict()  # by id, oldest first
         self.pace = 1.0  # finished runs' seconds over their estimates (this machine, its load)
+        self._threads: list[threading.Thread] = []
+        # A training thread still inside torch when the interpreter exits aborts the process
+        # ("terminate called without an active exception"): stop the runs and let them end first.
+        atexit.register(self.shutdown)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop every run, queued or running, and wait up to `timeout` s for their threads."""
+        with self._lock:
+            for job in self._waiting:
+                job.stop()
+                job.status = "stopped"
+            self._waiting.clear()
+            for job in self._running:
+                job.stop()
+            threads = list(self._threads)
+        end = time.monotonic() + timeout
+        for t in threads:
+            t.join(max(end - time.monotonic(), 0.0))
 
     def submit(
         self,
@@ -155,6 +174,11 @@ class JobQueue:
 
     def get(self, job_id: str | None) -> Job | None:
         return self._jobs.get(job_id) if job_id else None
+
+    def unfinished(self) -> list[Job]:
+        """The jobs running, then those waiting, in the order they will run."""
+        with self._lock:
+            return self._running + self._waiting
 
     def ahead(self, job: Job) -> int:
         """Runs that go before a waiting job (the running ones and those queued earlier);
@@ -220,7 +244,9 @@ class JobQueue:
                 job.status, job.started, job.mates = "running", time.monotonic(), len(group)
                 self._running.append(job)
             name = f"kdviz-{group[0].id}" + (f"+{len(group) - 1}" if len(group) > 1 else "")
-            threading.Thread(target=self._run, args=(group,), daemon=True, name=name).start()
+            thread = threading.Thread(target=self._run, args=(group,), daemon=True, name=name)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
 
     def _run(self, group: list[Job]) -> None:
         if self.nice:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from kdviz.control import OnProgress, StopFlag, ignore, never_stop
 from kdviz.distill import DistillConfig, Student, caveats, student_names
@@ -37,6 +37,7 @@ class LabResult:
     last: Progress  # the last finished epoch
     curve: tuple[tuple[int, ...], ...] = ()  # (epoch, errors of student 0, student 1, ...)
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # groups its history rows
+    not_kept: str = ""  # why its `keep` failed (e.g. a full disk); "" when kept
 
     @property
     def errors(self) -> list[int]:
@@ -220,6 +221,10 @@ class Pool:
             if last is None:
                 results.append(None)
                 continue
-            results.append(LabResult(e.cfg, int(teacher_errors), images, last, tuple(curve)))
-            e.keep(results[-1])
+            result = LabResult(e.cfg, int(teacher_errors), images, last, tuple(curve))
+            try:
+                e.keep(result)
+            except ValueError as problem:  # not stored (kdviz.history.HistoryError): still a result
+                result = replace(result, not_kept=str(problem))
+            results.append(result)
         return results

@@ -58,7 +58,7 @@ class ClassPoll:
     # --- the teacher's commands -------------------------------------------------------------------
     def start(self, key: str) -> str:
         """A new lesson at its first step; its join code."""
-        self._check(key)
+        self.check_teacher(key)
         with self._write() as conn:
             for _attempt in range(20):
                 code = "".join(secrets.choice(CODE_LETTERS) for _ in range(CODE_LENGTH))
@@ -72,17 +72,17 @@ class ClassPoll:
 
     def go(self, key: str, code: str, step: int) -> None:
         """Move the lesson to `step`: its answers open again, unrevealed."""
-        self._check(key)
+        self.check_teacher(key)
         if not 0 <= int(step) < len(STEPS):
             raise PollError(_("a lesson has steps 1-{n}").format(n=len(STEPS)))
         self._update(code, "step = ?, revealed = 0", (int(step),))
 
     def reveal(self, key: str, code: str) -> None:
-        self._check(key)
+        self.check_teacher(key)
         self._update(code, "revealed = 1", ())
 
     def close(self, key: str, code: str) -> None:
-        self._check(key)
+        self.check_teacher(key)
         self._update(code, "open = 0", ())
 
     def is_teacher(self, key: str) -> bool:
@@ -141,13 +141,15 @@ class ClassPoll:
         return row[0] if row else None
 
     # --- storage ----------------------------------------------------------------------------------
-    def _check(self, key: str) -> None:
+    def check_teacher(self, key: str) -> None:
+        """NotTeacher unless `key` is this server's teacher's key: every teacher-only command
+        (the lesson's, stopping another session's run, deleting the class's runs) asks first."""
         if not self._key:
             raise NotTeacher(
                 _("this server has no teacher's key: start it with `kdviz app`, or set KDVIZ_TEACHER_KEY")
             )
         if not self.is_teacher(key):
-            raise NotTeacher(_("only the teacher can drive the lesson: the teacher's key is needed"))
+            raise NotTeacher(_("only the teacher can do this: the teacher's key is needed"))
 
     def _update(self, code: str, assignments: str, values: tuple) -> None:
         with self._write() as conn:

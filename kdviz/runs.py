@@ -14,6 +14,7 @@ experiments run's `finished` False).
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -61,7 +62,7 @@ from kdviz.teacher import (
     ensure_teacher,
 )
 from kdviz.teacher import load_teacher as load_checkpoint
-from kdviz.timing import race_seconds
+from kdviz.timing import CPU_SECONDS, race_seconds
 from kdviz.train import Progress, auto_batch, transfer_indices
 
 __all__ = [  # what pages and the CLI may use, besides the runs below
@@ -232,6 +233,20 @@ class ExperimentsRun:
                 )
             )
         self.only = check_names(self.only)  # the paper's order
+
+    @property
+    def number(self) -> int:
+        """Which of the chosen experiments runs now, from 1 (0: the teacher or nothing yet)."""
+        return self.only.index(self.current) + 1 if self.current in self.only else 0
+
+    def seconds_left(self, eta: float, device: str) -> float | None:
+        """Roughly how long the whole run has left: `eta` for the step running now, and the
+        experiments after it as kdviz.timing estimates them (None where it does not)."""
+        after = self.only[self.number :]
+        table = CPU_SECONDS.get(self.preset)
+        if str(device) != "cpu" or table is None or not math.isfinite(eta):
+            return None
+        return eta + sum(table.get(n, 0) for n in after)
 
     @property
     def title(self) -> str:

@@ -52,22 +52,21 @@ def estimated_seconds(preset: str, names: Sequence[str], device: str) -> float |
 STEP_SECONDS = 5.5e-3  # per optimizer step, whatever the students
 ADAM_SECONDS = 3.6e-9  # per step, per weight of every student
 TRAIN_FLOPS, TEST_FLOPS = 131e9, 161e9  # per second, fp32, at the Lab's batch sizes
-TEST_IMAGES = 10_000
 
 
 def race_seconds(
-    parameters: int, students: int, seen: int, steps: int, tests: int, device: str
+    parameters: int, students: int, seen: int, steps: int, tested: int, device: str
 ) -> float | None:
     """Roughly how long a race of `students` models of `parameters` weights each takes on a CPU
-    like ours: `steps` optimizer steps on `seen` images in all (every epoch's), `tests` passes
-    over the test set. None off the CPU (not measured)."""
+    like ours: `steps` optimizer steps on `seen` images in all (every epoch's), and `tested`
+    test images (every test pass's). None off the CPU (not measured)."""
     if str(device) != "cpu":
         return None
     work = parameters * students
     return (
         steps * (STEP_SECONDS + ADAM_SECONDS * work)
         + 6 * work * seen / TRAIN_FLOPS
-        + 2 * work * TEST_IMAGES * tests / TEST_FLOPS
+        + 2 * work * tested / TEST_FLOPS
     )
 
 

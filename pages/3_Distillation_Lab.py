@@ -8,6 +8,7 @@ from kdviz.footprint import tradeoff
 from kdviz.history import PAGE, class_table, csv_bytes
 from kdviz.i18n import _, ngettext, on_screen
 from kdviz.links import parse_choice
+from pages.ui.controls import teacher_controls
 from pages.ui.layout import cache_dir, chart, data_or_stop, device_control, env, fragment, setup_page
 from pages.ui.session import (
     footprints,
@@ -172,7 +173,9 @@ with c1:
         help=_("Few labels is where the teacher's soft targets help most."),
     )
 with c2:
-    epochs = st.number_input(_("Epochs"), 1, limits.max_epochs, key="epochs", disabled=busy)
+    # No bounds on the box: an out-of-range number typed there stays on screen (red) while the run
+    # would silently use the last valid one. It is read as typed and refused below, with a message.
+    epochs = st.number_input(_("Epochs"), step=1, key="epochs", disabled=busy)
     omit = st.selectbox(
         _("Leave a digit out of the transfer set"),
         ["none", *map(str, range(10))],
@@ -209,6 +212,9 @@ edited = st.data_editor(
         "anneal": st.column_config.CheckboxColumn(_("anneal T to 1"), default=False),
     },
 )
+if not 1 <= epochs <= limits.max_epochs:
+    st.error(_("Epochs must be 1 to {most}, not {value}.").format(most=limits.max_epochs, value=epochs))
+    st.stop()
 try:
     students = runs.students_from_table(edited.to_dict("records"))
 except runs.RaceSizeError as e:
@@ -372,6 +378,10 @@ if lab_runs:
         st.success(last.result.verdict())
         for caveat in last.result.caveats():  # a stopped or short race says so beside its verdict
             st.warning(caveat)
+        if last.result.not_kept:
+            st.warning(
+                _("This run is not in the class's history: {error}.").format(error=last.result.not_kept)
+            )
     df = pd.DataFrame([{"run": i} | row for i, (_jid, r) in enumerate(lab_runs, 1) for row in r.rows()])
     st.dataframe(on_screen(df), width="stretch", hide_index=True)
     st.download_button(_("Download the history (CSV)"), csv_bytes(df), "kdviz-runs.csv", "text/csv")
@@ -406,6 +416,7 @@ if lab_runs:
 
 # A page of the class's students at a time, sorted and filtered in SQL: a semester's history costs
 # a page run what a lesson's does (kdviz.history.RunHistory.page).
+who, since, total = "", "", 0  # the class table's filter and count (the teacher's delete uses them)
 if history is not None and history.page(size=1)[1]:
     st.subheader(_("4. The class's runs"))
     st.caption(_("Every run on this server, kept across reloads and restarts, fewest test errors first."))
@@ -433,3 +444,4 @@ if history is not None and history.page(size=1)[1]:
         "kdviz-class-runs.csv",
         "text/csv",
     )
+teacher_controls(device, history, who, since, total)  # for the teacher's key only

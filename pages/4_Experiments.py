@@ -72,7 +72,7 @@ write_url({"preset": preset, "only": ",".join(chosen)})
 with st.expander(_("Settings of this preset")):
     st.dataframe(recipe_table(RECIPES[preset]), hide_index=True, width="stretch")
 estimate = estimated_seconds(preset, chosen, device)
-if estimate is not None:
+if estimate is not None and not busy:  # while it runs, the progress line says what is left
     (st.warning if estimate > 900 else st.caption)(
         _("This run takes about {time} on this device ({device}).").format(
             time=describe_seconds(estimate), device=device.upper()
@@ -171,9 +171,18 @@ def live():
         st.info(_("Choose experiments and press **Run experiments**. Results appear one by one."))
         return
     if not job.finished:
+        run, ev = job.details, job.latest
+        left = run.seconds_left(ev.eta, device) if ev is not None and ev.step else None
         st.progress(
-            job.latest.fraction if job.latest else 0.0,
-            text=f"{job.details.title}: {progress_line(job)}",
+            ev.fraction if ev else 0.0,
+            text=(
+                _("experiment {number} of {count}, {title}: {progress}").format(
+                    number=run.number, count=len(run.only), title=run.title, progress=progress_line(job)
+                )
+                if run.number
+                else f"{run.title}: {progress_line(job)}"
+            )
+            + (_("; about {time} left in all").format(time=describe_seconds(left)) if left else ""),
         )
         if len(job.details.results) != st.session_state["exp_shown"]:
             st.rerun()  # a new result: draw it once, outside this fragment

@@ -3,6 +3,7 @@
 import gzip
 import os
 import struct
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +83,34 @@ def no_shipped_teacher(monkeypatch, tmp_path):
     absent = tmp_path / "absent" / "paper_teacher.safetensors"
     monkeypatch.setattr(kdviz.shipped, "WEIGHTS", absent)  # what the core loads
     monkeypatch.setattr(kdviz.runs, "SHIPPED", absent)  # what the pages list
+
+
+class SmallDisk(type(Path())):
+    """A folder on its own small filesystem, that a test fills up and frees again."""
+
+    def fill(self) -> None:
+        fd = os.open(self / "ballast", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 1024)
+        except OSError:  # no space left
+            pass
+        finally:
+            os.close(fd)
+
+    def free(self) -> None:
+        (self / "ballast").unlink()
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 192 KiB tmpfs (root only: skipped elsewhere); `.fill()` makes it full."""
+    folder = SmallDisk(tmp_path / "small")
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=192k", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -137,7 +137,9 @@ def run_history() -> RunHistory | None:
     """The class's run history in the cache folder (kdviz.history); None, with a warning, when it
     cannot be used (a damaged file is moved aside and a new history starts at the next visit)."""
     try:
-        return _history(str(env.current().cache_dir / "runs.sqlite"))
+        history = _history(str(env.current().cache_dir / "runs.sqlite"))
+        history.page(size=1)  # readable now? (a full disk can stop reads too)
+        return history
     except HistoryError as e:
         st.warning(_("The class's run history is not kept: {error}.").format(error=e))
         return None

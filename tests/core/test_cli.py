@@ -177,7 +177,8 @@ def test_app_passes_streamlit_options_through(monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_sigterm_to_kdviz_app_stops_the_server_and_frees_the_port(tmp_path):
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
+def test_a_signal_to_kdviz_app_alone_stops_the_server_and_frees_the_port(tmp_path, name):
     import signal
     import socket
     import urllib.request
@@ -198,8 +199,8 @@ def test_sigterm_to_kdviz_app_stops_the_server_and_frees_the_port(tmp_path):
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, "the app did not start"
                 time.sleep(0.25)
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)  # kdviz waits for its server
+        proc.send_signal(getattr(signal, name))  # to kdviz alone, not its process group
+        proc.wait(10)  # kdviz passes it on and waits for its server (a SIGINT took 15 s, then a kill)
         with socket.socket() as s, pytest.raises(OSError):
             s.connect(("127.0.0.1", port))  # nothing holds the port any more
     finally:
@@ -211,3 +212,18 @@ def test_unknown_option_is_an_error_outside_app(capsys):
     with pytest.raises(SystemExit) as e:
         main(["distill", "--bogus"])
     assert e.value.code == 2 and "--bogus" in capsys.readouterr().err
+
+
+def test_a_huge_student_is_announced_with_its_time_before_it_trains(tiny_dir, monkeypatch, capsys):
+    from kdviz import runs
+
+    def no_teacher(*args, **kwargs):
+        raise ValueError("stopped here: the warning came first")
+
+    monkeypatch.setattr(runs, "default_teacher", no_teacher)
+    huge = ["distill", "--student", "8192,8192,8192", "--epochs", "20", "--data-dir", str(tiny_dir)]
+    assert main(huge) == 2
+    err = capsys.readouterr().err
+    assert "these two 8192-8192-8192 students take about" in err and "stopped here" in err
+    assert main(["distill", "--student", "30", "--epochs", "1", "--data-dir", str(tiny_dir)]) == 2
+    assert "take about" not in capsys.readouterr().err  # a quick one is not announced

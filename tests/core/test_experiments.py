@@ -236,3 +236,16 @@ def test_the_full_preset_trains_the_main_tables_students_with_sgd(tiny_data, tmp
     assert adam.rows[1:] != sgd.rows[1:]  # a different optimizer trains different students
     table = dict(R.recipe_table(R.FULL).values.tolist())
     assert table[R.RECIPE_LABELS["main_optimizer"]] == "sgd" and table[R.RECIPE_LABELS["main_lr"]] == "0.05"
+
+
+def test_an_experiments_run_says_which_step_it_is_on_and_what_is_left_in_all():
+    from kdviz import runs
+    from kdviz.timing import CPU_SECONDS
+
+    run = runs.ExperimentsRun("quick", ("main", "omit3", "temperature"))
+    assert run.number == 0 and run.seconds_left(10.0, "cpu") == 10.0 + sum(
+        CPU_SECONDS["quick"][n] for n in ("main", "omit3", "temperature")
+    )
+    run.current = "omit3"
+    assert run.number == 2 and run.seconds_left(10.0, "cpu") == 10.0 + CPU_SECONDS["quick"]["temperature"]
+    assert run.seconds_left(10.0, "cuda") is None and run.seconds_left(float("nan"), "cpu") is None

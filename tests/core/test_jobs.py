@@ -194,3 +194,18 @@ def test_the_wait_counts_what_is_left_ahead_and_a_shared_run_once():
     unknown = q.submit("u", "v", lambda j: None)  # no estimate: nothing after it can be timed
     assert q.wait(q.submit("w", "w", lambda j: None, estimate=1.0)) is None and unknown
     gate.set()
+
+
+def test_shutdown_stops_every_run_and_waits_for_its_thread():
+    q = JobQueue(max_running=1)
+
+    def loop(job):
+        while not job.should_stop():
+            time.sleep(0.01)
+        return "partial"
+
+    running, waiting = q.submit("a", "a", loop), q.submit("b", "b", loop)
+    time.sleep(0.05)
+    q.shutdown(timeout=5)
+    assert running.status == "stopped" and running.result == "partial" and waiting.status == "stopped"
+    assert not any(t.is_alive() for t in q._threads)

@@ -120,7 +120,11 @@ def test_classroom_mode_caps_heavy_options(lab_env, tiny_data, monkeypatch):
     assert not at.exception
     assert any("link" in w.value for w in at.warning)  # the link asked for more than the class allows
     student = next(s for s in at.selectbox if s.label == "Student hidden layers")
-    assert student.options and not any("800" in o for o in student.options) and at.number_input[0].max == 20
+    assert student.options and not any("800" in o for o in student.options)
+    for typed in (25, 0, -3):  # typed past the cap, or below 1: refused by name, never clamped
+        at.number_input(key="epochs").set_value(typed).run()
+        assert not at.exception and any(f"Epochs must be 1 to 20, not {typed}" in e.value for e in at.error)
+        assert not [b for b in at.button if b.label == "Train students"]
 
 
 def test_unwritable_cache_still_trains_and_warns(tiny_dir, tmp_path, monkeypatch, no_shipped_teacher):
@@ -204,3 +208,62 @@ def test_the_class_table_keeps_every_run_across_sessions_best_first(tiny_env):
     assert [r.name for r in rows] == ["ada", "ada", "bo"] and all(len(r.curve) == 2 for r in rows)
     assert rows[0].run == rows[1].run != rows[2].run and rows[2].labels_only is None
     assert all(r.session for r in rows)  # (AppTest gives every session the same id)
+
+
+KEY = "the-teachers-key-123"
+
+
+def everything_shown(at) -> str:
+    """Every text the page shows, and its URL: where a key must never appear."""
+    return repr(at._tree) + repr(dict(at.query_params))
+
+
+def test_only_the_teachers_key_stops_anyones_run_and_deletes_the_class_runs(tiny_env, monkeypatch):
+    monkeypatch.setenv("KDVIZ_TEACHER_KEY", KEY)
+    link = {"student": "64", "epochs": "2", "n": "300", "name": "ada"}
+    ada = AppTest.from_file(LAB, default_timeout=60)
+    ada.query_params.update(link)
+    ada.run()
+    button(ada, "Train students").click().run()
+    wait_until(ada, lambda at: results(at) is not None)  # one run in the class's history
+    button(ada, "Train students")  # still there: the run ended
+    next(s for s in ada.selectbox if s.label == "Student hidden layers").set_value("800,800")
+    next(s for s in ada.number_input if s.label == "Epochs").set_value(100).run()
+    button(ada, "Train students").click().run()  # a long one (minutes), still training below
+    for crafted in ({}, {"key": "not-the-key"}, {"key": KEY[:-1]}):  # a student; crafted links
+        student = AppTest.from_file(LAB, default_timeout=60)
+        student.query_params.update(crafted)
+        student.run()
+        assert not student.exception
+        assert "The teacher's controls" not in [h.value for h in student.subheader]
+        assert not [b for b in student.button if b.label in ("Stop this run", "Delete")]
+        assert KEY not in everything_shown(student)
+    teacher = AppTest.from_file(LAB, default_timeout=60)
+    teacher.query_params.update({"key": KEY})
+    teacher.run()
+    assert "The teacher's controls" in [h.value for h in teacher.subheader]
+    assert KEY not in everything_shown(teacher)  # taken out of the URL once read
+    teacher.button(key="teacher_stop").click().run()  # ada's long run, the only one on the trainer
+    assert any("stopped" in s.value for s in teacher.success)
+    wait_until(ada, lambda at: not [b for b in at.button if b.label == "Stop" and not b.disabled])
+    teacher.run()
+    teacher.checkbox(key="teacher_delete_sure").check().run()
+    teacher.button(key="teacher_delete").click().run()
+    assert any("deleted" in s.value for s in teacher.success)
+    from kdviz.history import RunHistory
+
+    assert RunHistory(tiny_env / "runs.sqlite").page(size=1)[1] == 0
+
+
+def test_a_full_disk_is_said_and_the_lab_still_trains(tiny_dir, full_disk, monkeypatch):
+    monkeypatch.setenv("KDVIZ_DATA_DIR", str(tiny_dir))
+    monkeypatch.setenv("KDVIZ_CACHE_DIR", str(full_disk))
+    full_disk.fill()
+    at = AppTest.from_file(LAB, default_timeout=60)
+    at.query_params.update({"student": "64", "epochs": "2", "n": "300"})
+    at.run()
+    assert not at.exception
+    button(at, "Train students").click().run()
+    wait_until(at, lambda at: results(at) is not None)  # the race's result, shown all the same
+    said = " ".join(w.value for w in at.warning)
+    assert "history" in said and ("disk" in said or "not kept" in said or "not stored" in said), said
