@@ -9,6 +9,9 @@
     KDVIZ_EXPERIMENTS_PRESET  the Experiments page's preset when it opens (quick, full or tiny)
     KDVIZ_TEACHER_KEY         the key that drives a lesson (kdviz.poll); `kdviz app` makes one and
                               prints it when none is set; empty: nobody can drive a lesson
+    KDVIZ_HISTORY_URL         where the class history and the lesson polls live: empty for SQLite
+                              files in the cache folder, postgresql://user@host/db for replicas
+                              that share them (kdviz.store)
 
 A malformed value raises EnvError naming the variable: the CLI prints it, a page shows it,
 nothing falls back silently. `current()` parses once per distinct environment, so a process
@@ -104,6 +107,17 @@ class Env:
     train_threads: int | None  # None: by mode (see threads_for)
     experiments_preset: str
     teacher_key: str = field(default="", repr=False)  # never printed with the rest
+    history_url: str = field(default="", repr=False)  # may hold a password
+
+    @property
+    def history_where(self) -> str:
+        """The class history's database (kdviz.history): the shared one, or a file here."""
+        return self.history_url or str(self.cache_dir / "runs.sqlite")
+
+    @property
+    def lessons_where(self) -> str:
+        """The lesson polls' database (kdviz.poll): the shared one, or a file here."""
+        return self.history_url or str(self.cache_dir / "lessons.sqlite")
 
     @property
     def limits(self) -> Limits:
@@ -165,6 +179,21 @@ def _key(name: str, raw: str) -> str:
     return key
 
 
+def _url(name: str, raw: str) -> str:
+    url = raw.strip()
+    if url and not url.startswith(("postgresql://", "postgresql+psycopg://")):
+        raise EnvError(
+            _(
+                "{name} must be a postgresql://user@host/database URL (or empty for SQLite files), "
+                "got {value}"
+            ).format(
+                name=name,
+                value=repr(url.split("@")[-1][:40]),  # never echo a password
+            )
+        )
+    return url
+
+
 @functools.lru_cache(maxsize=8)
 def _parse(items: frozenset) -> Env:
     env = dict(items)
@@ -184,6 +213,7 @@ def _parse(items: frozenset) -> Env:
         train_threads=_whole("KDVIZ_TRAIN_THREADS", get("TRAIN_THREADS")),
         experiments_preset=preset,
         teacher_key=_key("KDVIZ_TEACHER_KEY", get("TEACHER_KEY")),
+        history_url=_url("KDVIZ_HISTORY_URL", get("HISTORY_URL")),
     )
 
 

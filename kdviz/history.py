@@ -18,27 +18,66 @@ import contextlib
 import csv
 import io
 import json
-import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import sqlalchemy as sa
 
 from kdviz.distill import loss_name
 from kdviz.i18n import N_, _
+from kdviz.store import NotOurs, Store
 
-APPLICATION_ID = 0x6B647672  # "kdvr" in the file header: our database, not someone else's
+APPLICATION_ID = 0x6B647672  # "kdvr" in an SQLite file's header: our database, not someone else's
 SCHEMA = 3  # 1: one row per run of two students (before races of up to six); 2: no indices
-# How to bring an older file up to SCHEMA, step by step, keeping its rows (version -> statements).
-# Version 1 stored a run of two students in one row: it cannot be read as students and is set aside.
-MIGRATIONS = {
-    2: (  # a semester's history: the class table sorts, filters and pages in SQL
-        "CREATE INDEX IF NOT EXISTS runs_by_errors ON runs (errors, run)",
-        "CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created)",
-        "CREATE INDEX IF NOT EXISTS runs_by_session ON runs (session)",
+TABLES = sa.MetaData()
+RUNS = sa.Table(
+    "runs",
+    TABLES,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("created", sa.Text, nullable=False),  # UTC, ISO 8601: sorts and compares as text
+    *(
+        sa.Column(name, kind)
+        for name, kind in {
+            "run": sa.Text,
+            "name": sa.Text,
+            "session": sa.Text,
+            "student": sa.Text,
+            "T": sa.Float,
+            "alpha": sa.Float,
+            "anneal": sa.Integer,
+            "images": sa.Integer,
+            "omit": sa.Text,
+            "seed": sa.Integer,
+            "epochs": sa.Integer,
+            "epochs_done": sa.Integer,
+            "teacher": sa.Text,
+            "teacher_errors": sa.Integer,
+            "errors": sa.Integer,
+            "labels_only": sa.Integer,
+            "seconds": sa.Float,
+            "device": sa.Text,
+            "status": sa.Text,
+            "curve": sa.Text,
+        }.items()  # fmt: skip
     ),
-}
+    # a semester's history: the class table sorts, filters and pages in SQL
+    sa.Index("runs_by_errors", "errors", "run"),
+    sa.Index("runs_by_created", "created"),
+    sa.Index("runs_by_session", "session"),
+    sqlite_autoincrement=True,  # ids are never reused after a delete: newest is highest
+)
+
+
+def _add_indices(conn) -> None:
+    for index in RUNS.indexes:
+        index.create(conn, checkfirst=True)
+
+
+# How to bring an older format up to SCHEMA, step by step, keeping its rows (version -> step).
+# Version 1 stored a run of two students in one row: it cannot be read as students and is set aside.
+MIGRATIONS = {2: _add_indices}
 PAGE = 50  # students per page of the class table
 COLUMNS = (
     "run",
@@ -105,56 +144,34 @@ class Record:
 
 
 class RunHistory:
-    """The runs database at `path` (created on first use)."""
+    """The runs database: an SQLite file at `where` (created on first use), or a PostgreSQL URL
+    that replicas of the app share (kdviz.store)."""
 
-    def __init__(self, path: str | Path, timeout: float = 30.0):
-        self.path, self.timeout = Path(path), float(timeout)
+    def __init__(self, where: str | Path, timeout: float = 30.0):
+        self.store = Store(where, "history", APPLICATION_ID, timeout)
+        self.path = self.store.path  # None for PostgreSQL
         self._ensure()
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        return conn
-
     def _ensure(self) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise HistoryError(
-                _("cannot create the folder for the run history {folder}: {error}").format(
-                    folder=self.path.parent, error=e
-                )
-            ) from None
-        try:
-            with contextlib.closing(self._connect()) as conn:
-                app = conn.execute("PRAGMA application_id").fetchone()[0]
-                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                if app != APPLICATION_ID and tables:  # empty: new, or another process is creating it
-                    raise sqlite3.DatabaseError(_("application id {id}, not kdviz's").format(id=f"{app:#x}"))
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if tables and version != SCHEMA and version not in MIGRATIONS:
-                    raise sqlite3.DatabaseError(
-                        _("it is format {version}, from another kdviz version").format(version=version)
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise HistoryError(
+                    _("cannot create the folder for the run history {folder}: {error}").format(
+                        folder=self.path.parent, error=e
                     )
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("BEGIN IMMEDIATE")
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS runs (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                    "created TEXT NOT NULL, " + ", ".join(f'"{c}"' for c in COLUMNS) + ")"
-                )
-                step = version if tables else min(MIGRATIONS)  # a new file takes every step
-                while step in MIGRATIONS:  # in the same transaction: all steps, or none
-                    for statement in MIGRATIONS[step]:
-                        conn.execute(statement)
-                    step += 1
-                conn.execute(f"PRAGMA user_version = {SCHEMA}")
-                conn.execute("COMMIT")
-        except sqlite3.OperationalError as e:  # locked, unwritable, no room: the file is not the problem
-            raise HistoryError(
-                _("cannot use the run history {path}: {error}").format(path=self.path, error=e)
-            ) from None
-        except sqlite3.DatabaseError as e:
+                ) from None
+        try:
+            self.store.setup(TABLES, SCHEMA, MIGRATIONS)
+        except (NotOurs, sa.exc.DatabaseError) as e:
+            if self.path is None or (isinstance(e, sa.exc.OperationalError) and not _damaged(e)):
+                # locked, unwritable, no room, no server: the file is not the problem
+                raise HistoryError(
+                    _("cannot use the run history {path}: {error}").format(
+                        path=self.store.describe(), error=_short(e)
+                    )
+                ) from None
             aside = self.path.with_name(f"{self.path.name}.rejected-{time.strftime('%Y%m%d-%H%M%S')}")
             with contextlib.suppress(OSError):
                 self.path.replace(aside)
@@ -162,39 +179,36 @@ class RunHistory:
                 _(
                     "{file} is not a kdviz run history ({error}); it was moved aside to {aside} "
                     "and a new history starts"
-                ).format(file=self.path.name, error=e, aside=aside.name)
+                ).format(file=self.path.name, error=_short(e), aside=aside.name)
             ) from None
 
     def add(self, records: list[Record]) -> list[int]:
         """Store a run's rows in one transaction (all or none); their ids."""
         created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        cols = ", ".join(f'"{c}"' for c in ("created", *COLUMNS))
-        marks = ", ".join("?" * (len(COLUMNS) + 1))
-        ids = []
+        rows = [
+            {"created": created}
+            | {c: v for c, v in asdict(r).items() if c in COLUMNS}
+            | {"curve": json.dumps(r.curve), "anneal": int(r.anneal)}
+            for r in records
+        ]
         try:
-            with contextlib.closing(self._connect()) as conn:
-                conn.execute("BEGIN IMMEDIATE")
-                for record in records:
-                    row = asdict(record) | {"curve": json.dumps(record.curve), "anneal": int(record.anneal)}
-                    cur = conn.execute(
-                        f"INSERT INTO runs ({cols}) VALUES ({marks})", (created, *(row[c] for c in COLUMNS))
-                    )
-                    ids.append(int(cur.lastrowid))
-                conn.execute("COMMIT")
-        except sqlite3.Error as e:  # a full disk, most likely: the transaction rolls back whole
-            raise HistoryError(_("the run was not stored ({error})").format(error=e)) from None
-        return ids
+            with self.store.writing() as conn:
+                return [
+                    int(conn.execute(sa.insert(RUNS).values(row)).inserted_primary_key[0]) for row in rows
+                ]
+        except sa.exc.SQLAlchemyError as e:  # a full disk, most likely: the transaction rolls back whole
+            raise HistoryError(_("the run was not stored ({error})").format(error=_short(e))) from None
 
     def recent(self, limit: int) -> list[Record]:
         """The newest `limit` students that have a curve, oldest first: one indexed read of a
         few rows, whatever the size of the history (the Lab's overlay)."""
-        query = "SELECT * FROM runs WHERE curve != '[]' ORDER BY id DESC LIMIT ?"
-        return self._records(query, (int(limit),))[::-1]
+        query = sa.select(RUNS).where(RUNS.c.curve != "[]").order_by(RUNS.c.id.desc()).limit(int(limit))
+        return self._records(query)[::-1]
 
     def runs(self, session: str | None = None) -> list[Record]:
         """Every run, oldest first; only one browser session's with `session`."""
-        query = "SELECT * FROM runs" + (" WHERE session = ?" if session is not None else "") + " ORDER BY id"
-        return self._records(query, () if session is None else (session,))
+        query = sa.select(RUNS).order_by(RUNS.c.id)
+        return self._records(query if session is None else query.where(RUNS.c.session == session))
 
     def page(
         self, number: int = 0, name: str = "", since: str = "", size: int = PAGE
@@ -202,63 +216,58 @@ class RunHistory:
         """One page of the class table, fewest test errors first: (its students, how many match).
         `name`: part of the name a student typed (any case); `since`: a date, 'YYYY-MM-DD' (UTC).
         Sorted, filtered and cut in SQL on indices, so a page costs the same in a semester's history."""
-        where, params = self._filter(name, since)
+        where = self._filter(name, since)
         with self._reading() as conn:
-            total = conn.execute(f"SELECT count(*) FROM runs{where}", params).fetchone()[0]
-        query = f"SELECT * FROM runs{where} ORDER BY errors, run, id LIMIT ? OFFSET ?"
-        return self._records(query, (*params, int(size), int(number) * int(size))), int(total)
+            total = conn.execute(sa.select(sa.func.count()).select_from(RUNS).where(*where)).scalar()
+        query = sa.select(RUNS).where(*where).order_by(*BEST_FIRST)
+        return self._records(query.limit(int(size)).offset(int(number) * int(size))), int(total)
 
     def csv(self, name: str = "", since: str = "") -> bytes:
         """Every matching student as the class table's CSV (csv_bytes: safe in a spreadsheet),
         read row by row from the database: no Record or DataFrame of the whole history is built."""
-        where, params = self._filter(name, since)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
+        query = sa.select(RUNS).where(*self._filter(name, since)).order_by(*BEST_FIRST)
         with self._reading() as conn:
-            conn.row_factory = sqlite3.Row
-            for row in conn.execute(f"SELECT * FROM runs{where} ORDER BY errors, run, id", params):
+            for row in conn.execution_options(yield_per=500).execute(query).mappings():
                 writer.writerow(_inert(v) for v in _table_row(row).values())
         return out.getvalue().encode("utf-8-sig")
 
     def delete(self, name: str = "", since: str = "") -> int:
         """Delete the students the class table shows with this filter (a run's students share
         its name and time, so whole runs go); how many. Pages call it for the teacher only."""
-        where, params = self._filter(name, since)
         try:
-            with contextlib.closing(self._connect()) as conn:
-                return conn.execute(f"DELETE FROM runs{where}", params).rowcount
-        except sqlite3.Error as e:
-            raise HistoryError(_("nothing was deleted ({error})").format(error=e)) from None
+            with self.store.writing() as conn:
+                return conn.execute(sa.delete(RUNS).where(*self._filter(name, since))).rowcount
+        except sa.exc.SQLAlchemyError as e:
+            raise HistoryError(_("nothing was deleted ({error})").format(error=_short(e))) from None
 
     @staticmethod
-    def _filter(name: str, since: str) -> tuple[str, tuple]:
-        clauses, params = [], []
-        if name.strip():
-            clauses.append("name LIKE ? ESCAPE '\\'")
+    def _filter(name: str, since: str) -> list:
+        where = []
+        if name.strip():  # any case; % and _ typed by a person are letters, not wildcards
             escaped = name.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.append(f"%{escaped}%")
+            where.append(RUNS.c.name.ilike(f"%{escaped}%", escape="\\"))
         if since:
-            clauses.append("created >= ?")
-            params.append(str(since))
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+            where.append(RUNS.c.created >= str(since))
+        return where
 
     @contextlib.contextmanager
     def _reading(self):
-        """A connection for reads; HistoryError when the file cannot be read just now (a full
-        disk: in WAL mode a reader must create the shared-memory file beside it)."""
+        """A connection for reads; HistoryError when the history cannot be read just now (a full
+        disk: in WAL mode a reader must create the shared-memory file beside it; a server down)."""
         try:
-            with contextlib.closing(self._connect()) as conn:
+            with self.store.reading() as conn:
                 yield conn
-        except sqlite3.Error as e:
+        except sa.exc.SQLAlchemyError as e:
             raise HistoryError(
-                _("the class's history cannot be read just now ({error})").format(error=e)
+                _("the class's history cannot be read just now ({error})").format(error=_short(e))
             ) from None
 
-    def _records(self, query: str, params: tuple) -> list[Record]:
+    def _records(self, query) -> list[Record]:
         with self._reading() as conn:
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute(query, params).fetchall()
+            rows = conn.execute(query).mappings().all()
         out = []
         for r in rows:
             values = dict(r)
@@ -268,9 +277,22 @@ class RunHistory:
         return out
 
 
+BEST_FIRST = (RUNS.c.errors, RUNS.c.run, RUNS.c.id)  # the class table's order
+
+
+def _short(e: Exception) -> str:
+    """A database error's first line, without SQLAlchemy's statement and link."""
+    return str(getattr(e, "orig", None) or e).splitlines()[0]
+
+
+def _damaged(e: Exception) -> bool:
+    """An SQLite error that says the file itself is no database (not: locked, full, unwritable)."""
+    return "not a database" in str(e) or "malformed" in str(e)
+
+
 def _table_row(r) -> dict:
     """A student (a Record or a database row) as a row of the class table."""
-    get = r.__getitem__ if isinstance(r, sqlite3.Row) else lambda k: getattr(r, k)
+    get = (lambda k: getattr(r, k)) if isinstance(r, Record) else r.__getitem__
     labels_only, errors = get("labels_only"), get("errors")
     return {
         N_("run"): get("run"),

@@ -1,9 +1,10 @@
 """The class answers live: a lesson's join code, its current step, and every student's answer.
 
 One SQLite file beside the run history (WAL, so 40 phones answering and a teacher's screen reading
-the tally do not block each other). A lesson is a short join code; students answer the step on
-screen from their own devices, one answer per device per step (a later one replaces it), until
-the teacher reveals the step. Answers are anonymous unless a student types a name.
+the tally do not block each other), or the PostgreSQL database that replicas share (kdviz.store).
+A lesson is a short join code; students answer the step on screen from their own devices, one
+answer per device per step (a later one replaces it), until the teacher reveals the step.
+Answers are anonymous unless a student types a name.
 
 Only the teacher drives a lesson (start, move, reveal, close): each of those calls takes the
 teacher's key and compares it with the server's (KDVIZ_TEACHER_KEY, or the one `kdviz app`
@@ -16,16 +17,53 @@ import contextlib
 import hmac
 import math
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from kdviz.i18n import _
 from kdviz.lesson import STEPS, Step
+from kdviz.store import NotOurs, Store
 
 APPLICATION_ID = 0x6B64706C  # "kdpl": a file that is not ours is refused, not overwritten
-SCHEMA = 1
+SCHEMA = 2  # 1: answers ordered by SQLite's rowid (no id of their own)
+TABLES = sa.MetaData()
+LESSONS = sa.Table(
+    "lessons",
+    TABLES,
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("revealed", sa.Integer, nullable=False),
+    sa.Column("open", sa.Integer, nullable=False),
+    sa.Column("created", sa.Text, nullable=False),
+)
+ANSWERS = sa.Table(
+    "answers",
+    TABLES,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # the order of first answers
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("device", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("answer", sa.Text, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.UniqueConstraint("code", "step", "device"),  # one answer per device per step
+)
+
+
+def _number_the_answers(conn) -> None:
+    """Format 1 -> 2, keeping a lesson's answers in order. Format 1 only ever existed as an
+    SQLite file, so its rowid order is read as SQLite writes it."""
+    conn.execute(sa.text("ALTER TABLE answers RENAME TO answers_1"))
+    ANSWERS.create(conn)
+    columns = "code, step, device, name, answer, at"
+    conn.execute(sa.text(f"INSERT INTO answers ({columns}) SELECT {columns} FROM answers_1 ORDER BY rowid"))
+    conn.execute(sa.text("DROP TABLE answers_1"))
+
+
+MIGRATIONS = {1: _number_the_answers}
 CODE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I: read aloud from a projector
 CODE_LENGTH = 4
 MAX_NAME = 40
@@ -50,8 +88,8 @@ class Lesson:
 
 
 class ClassPoll:
-    def __init__(self, path: str | Path, teacher_key: str, timeout: float = 10.0):
-        self.path, self.timeout = Path(path), float(timeout)
+    def __init__(self, where: str | Path, teacher_key: str, timeout: float = 10.0):
+        self.store = Store(where, "lessons", APPLICATION_ID, timeout)
         self._key = teacher_key or ""
         self._ensure()
 
@@ -62,10 +100,9 @@ class ClassPoll:
         with self._write() as conn:
             for _attempt in range(20):
                 code = "".join(secrets.choice(CODE_LETTERS) for _ in range(CODE_LENGTH))
-                if conn.execute("SELECT 1 FROM lessons WHERE code = ?", (code,)).fetchone() is None:
+                if conn.execute(sa.select(LESSONS.c.code).where(LESSONS.c.code == code)).first() is None:
                     conn.execute(
-                        "INSERT INTO lessons (code, step, revealed, open, created) VALUES (?, 0, 0, 1, ?)",
-                        (code, _now()),
+                        sa.insert(LESSONS).values(code=code, step=0, revealed=0, open=1, created=_now())
                     )
                     return code
         raise PollError(_("no free join code: close some lessons first"))
@@ -75,28 +112,26 @@ class ClassPoll:
         self.check_teacher(key)
         if not 0 <= int(step) < len(STEPS):
             raise PollError(_("a lesson has steps 1-{n}").format(n=len(STEPS)))
-        self._update(code, "step = ?, revealed = 0", (int(step),))
+        self._update(code, step=int(step), revealed=0)
 
     def reveal(self, key: str, code: str) -> None:
         self.check_teacher(key)
-        self._update(code, "revealed = 1", ())
+        self._update(code, revealed=1)
 
     def close(self, key: str, code: str) -> None:
         self.check_teacher(key)
-        self._update(code, "open = 0", ())
+        self._update(code, open=0)
 
     def is_teacher(self, key: str) -> bool:
         return bool(self._key) and hmac.compare_digest(str(key).encode(), self._key.encode())
 
     # --- the students' side -----------------------------------------------------------------------
     def lesson(self, code: str) -> Lesson | None:
-        with contextlib.closing(self._connect()) as conn:
-            row = conn.execute(
-                "SELECT code, step, revealed, open, created FROM lessons WHERE code = ?", (_code(code),)
-            ).fetchone()
+        with self._read() as conn:
+            row = conn.execute(sa.select(LESSONS).where(LESSONS.c.code == _code(code))).first()
         if row is None:
             return None
-        return Lesson(row[0], int(row[1]), bool(row[2]), bool(row[3]), row[4])
+        return Lesson(row.code, int(row.step), bool(row.revealed), bool(row.open), row.created)
 
     def answer(self, code: str, device: str, step: int, answer: str, name: str = "") -> str:
         """Keep this device's answer to `step` (replacing its earlier one); the answer as kept.
@@ -114,31 +149,37 @@ class ClassPoll:
         if not device or len(device) > 64:
             raise PollError(_("this device has no id: reload the page"))
         kept = check_answer(STEPS[step], answer)
-        with self._write() as conn:
-            conn.execute(
-                "INSERT INTO answers (code, step, device, name, answer, at) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (code, step, device) DO UPDATE SET answer = excluded.answer, "
-                "name = excluded.name, at = excluded.at",
-                (lesson.code, step, device, str(name or "").strip()[:MAX_NAME], kept, _now()),
-            )
+        mine = (ANSWERS.c.code == lesson.code, ANSWERS.c.step == step, ANSWERS.c.device == device)
+        values = {"name": str(name or "").strip()[:MAX_NAME], "answer": kept, "at": _now()}
+        for attempt in range(2):  # the same device twice at once: one inserts, the other updates
+            try:
+                with self._write() as conn:
+                    if not conn.execute(sa.update(ANSWERS).where(*mine).values(values)).rowcount:
+                        conn.execute(
+                            sa.insert(ANSWERS).values(code=lesson.code, step=step, device=device, **values)
+                        )
+                return kept
+            except sa.exc.IntegrityError:
+                if attempt:
+                    raise
         return kept
 
     def answers(self, code: str, step: int) -> list[tuple[str, str]]:
         """(name, answer) of every device that answered `step`, in the order they first answered."""
-        with contextlib.closing(self._connect()) as conn:
-            rows = conn.execute(
-                "SELECT name, answer FROM answers WHERE code = ? AND step = ? ORDER BY rowid",
-                (_code(code), int(step)),
-            ).fetchall()
-        return [(r[0], r[1]) for r in rows]
+        query = (
+            sa.select(ANSWERS.c.name, ANSWERS.c.answer)
+            .where(ANSWERS.c.code == _code(code), ANSWERS.c.step == int(step))
+            .order_by(ANSWERS.c.id)
+        )
+        with self._read() as conn:
+            return [(r.name, r.answer) for r in conn.execute(query)]
 
     def my_answer(self, code: str, step: int, device: str) -> str | None:
-        with contextlib.closing(self._connect()) as conn:
-            row = conn.execute(
-                "SELECT answer FROM answers WHERE code = ? AND step = ? AND device = ?",
-                (_code(code), int(step), device),
-            ).fetchone()
-        return row[0] if row else None
+        query = sa.select(ANSWERS.c.answer).where(
+            ANSWERS.c.code == _code(code), ANSWERS.c.step == int(step), ANSWERS.c.device == device
+        )
+        with self._read() as conn:
+            return conn.execute(query).scalar()
 
     # --- storage ----------------------------------------------------------------------------------
     def check_teacher(self, key: str) -> None:
@@ -151,57 +192,55 @@ class ClassPoll:
         if not self.is_teacher(key):
             raise NotTeacher(_("only the teacher can do this: the teacher's key is needed"))
 
-    def _update(self, code: str, assignments: str, values: tuple) -> None:
+    def _update(self, code: str, **values) -> None:
         with self._write() as conn:
-            cur = conn.execute(f"UPDATE lessons SET {assignments} WHERE code = ?", (*values, _code(code)))
-            if cur.rowcount == 0:
+            if (
+                conn.execute(sa.update(LESSONS).where(LESSONS.c.code == _code(code)).values(values)).rowcount
+                == 0
+            ):
                 raise PollError(_("no lesson has the code {code}").format(code=_code(code)))
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-        return conn
+    @contextlib.contextmanager
+    def _read(self):
+        with self._errors(), self.store.reading() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def _write(self):
-        with contextlib.closing(self._connect()) as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._errors(), self.store.writing() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _errors(self):
+        """A database that cannot be used just now (full, locked for too long, a server down):
+        PollError, which the pages show as a message."""
+        try:
+            yield
+        except sa.exc.IntegrityError:
+            raise
+        except sa.exc.SQLAlchemyError as e:
+            raise PollError(
+                _("the lesson file {path} cannot be used just now: {error}").format(
+                    path=self.store.describe(), error=str(getattr(e, "orig", None) or e).splitlines()[0]
+                )
+            ) from None
 
     def _ensure(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with contextlib.closing(self._connect()) as conn:
-                app = conn.execute("PRAGMA application_id").fetchone()[0]
-                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-                if tables and app != APPLICATION_ID:
-                    raise PollError(
-                        _("{path} is not kdviz's lesson file: move it away or set KDVIZ_CACHE_DIR").format(
-                            path=self.path
-                        )
-                    )
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("BEGIN IMMEDIATE")
-                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version = {SCHEMA}")
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS lessons (code TEXT PRIMARY KEY, step INTEGER NOT NULL, "
-                    "revealed INTEGER NOT NULL, open INTEGER NOT NULL, created TEXT NOT NULL)"
-                )
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS answers (code TEXT NOT NULL, step INTEGER NOT NULL, "
-                    "device TEXT NOT NULL, name TEXT NOT NULL, answer TEXT NOT NULL, at TEXT NOT NULL, "
-                    "PRIMARY KEY (code, step, device))"
-                )
-                conn.execute("COMMIT")
-        except (OSError, sqlite3.Error) as e:
+            if self.store.path is not None:
+                self.store.path.parent.mkdir(parents=True, exist_ok=True)
+            self.store.setup(TABLES, SCHEMA, MIGRATIONS)
+        except NotOurs:
             raise PollError(
-                _("cannot use the lesson file {path}: {error}").format(path=self.path, error=e)
+                _("{path} is not kdviz's lesson file: move it away or set KDVIZ_CACHE_DIR").format(
+                    path=self.store.describe()
+                )
+            ) from None
+        except (OSError, sa.exc.SQLAlchemyError) as e:
+            raise PollError(
+                _("cannot use the lesson file {path}: {error}").format(
+                    path=self.store.describe(), error=str(getattr(e, "orig", None) or e).splitlines()[0]
+                )
             ) from None
 
 

@@ -114,3 +114,62 @@ def full_disk(tmp_path):
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
     yield folder
     subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on loopback for this test session (Debian's `postgresql` package,
+    which .ci/run installs); its URL. Skipped with the reason where it cannot start."""
+    import glob
+    import shutil
+    import tempfile
+
+    from kdviz.serve import free_port
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        pytest.skip("PostgreSQL is not installed (apt-get install -y postgresql)")
+    bin_dir = Path(found[-1]).parent
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root: as its own account
+        if not shutil.which("runuser"):
+            pytest.skip("running as root without runuser: cannot start PostgreSQL as its own user")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    # not under pytest's folders: those are private to this account, and the server runs as another
+    root = Path(tempfile.mkdtemp(prefix="kdviz-postgres-"))
+    data, sockets, port = root / "data", root / "sockets", free_port()
+    sockets.mkdir()
+    if as_user:
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], capture_output=True, text=True)  # noqa: E731
+    made = run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "kdviz", "-E", "UTF8")
+    if made.returncode != 0:
+        pytest.skip(f"initdb failed: {made.stderr.strip()[:200]}")
+    options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
+    log = root / "server.log"
+    started = run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(log), "-w", "start")
+    if started.returncode != 0:
+        pytest.skip(f"PostgreSQL did not start: {started.stderr.strip()[:200]}")
+    try:
+        import psycopg
+
+        with psycopg.connect(f"postgresql://kdviz@127.0.0.1:{port}/postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE kdviz")
+        yield f"postgresql://kdviz@127.0.0.1:{port}/kdviz"
+    finally:
+        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres):
+    """The session's PostgreSQL database, emptied of kdviz's tables for this test."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        for table in ("runs", "lessons", "answers", "kdviz_schema"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+    engine.dispose()
+    return postgres

@@ -22,7 +22,7 @@ def _poll(path: str, key: str) -> poll.ClassPoll:
 def class_poll() -> poll.ClassPoll:
     """The class's lesson file beside the run history; a clear message and a stop if unusable."""
     try:
-        return _poll(f"{cache_dir()}/lessons.sqlite", env().teacher_key)
+        return _poll(env().lessons_where, env().teacher_key)
     except poll.PollError as e:
         st.error(str(e))
         st.stop()

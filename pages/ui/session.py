@@ -137,7 +137,7 @@ def run_history() -> RunHistory | None:
     """The class's run history in the cache folder (kdviz.history); None, with a warning, when it
     cannot be used (a damaged file is moved aside and a new history starts at the next visit)."""
     try:
-        history = _history(str(env.current().cache_dir / "runs.sqlite"))
+        history = _history(env.current().history_where)
         history.page(size=1)  # readable now? (a full disk can stop reads too)
         return history
     except HistoryError as e:

@@ -47,11 +47,23 @@ def test_values_are_read(tmp_path):
         ("KDVIZ_TRAIN_THREADS", "1.5"),
         ("KDVIZ_CLASSROOM", "maybe"),
         ("KDVIZ_EXPERIMENTS_PRESET", "huge"),
+        ("KDVIZ_HISTORY_URL", "mysql://root:hunter2@db/kdviz"),
+        ("KDVIZ_HISTORY_URL", "runs.sqlite"),
     ],
 )
 def test_a_malformed_variable_names_itself(name, value):
-    with pytest.raises(EnvError, match=name):
+    with pytest.raises(EnvError, match=name) as e:
         env.current({name: value})
+    assert "hunter2" not in str(e.value)  # a password is never echoed
+
+
+def test_the_class_history_is_a_file_here_or_the_shared_database(tmp_path):
+    here = env.current({"KDVIZ_CACHE_DIR": str(tmp_path)})
+    assert here.history_where == str(tmp_path / "runs.sqlite")
+    assert here.lessons_where == str(tmp_path / "lessons.sqlite")
+    url = "postgresql://kdviz:secret@db.school/kdviz"
+    shared = env.current({"KDVIZ_CACHE_DIR": str(tmp_path), "KDVIZ_HISTORY_URL": url})
+    assert shared.history_where == shared.lessons_where == url and "secret" not in repr(shared)
 
 
 def test_a_file_given_as_a_folder_is_refused(tmp_path):

@@ -163,3 +163,32 @@ def test_the_class_table_pages_and_filters_in_sql(tmp_path):
     table = class_table(h.runs())
     assert h.csv() == csv_bytes(table)  # the download, read row by row, is the table's CSV
     assert h.csv(name="Ann 2").decode("utf-8-sig").count("\n") == 1 + 40
+
+
+def test_the_same_history_in_postgresql_for_replicas(pg_url):
+    """One code path: what the SQLite tests above hold, a shared PostgreSQL database holds too."""
+    from dataclasses import replace
+
+    first, second = RunHistory(pg_url), RunHistory(pg_url)  # two replicas of the app
+    first.add([replace(record(i, run="a"), name="Ada_1%") for i in (30, 20)])
+    second.add([replace(record(25, run="b"), name="bo")])
+    for h in (first, second):
+        rows, total = h.page(name="ada_1%")  # any case; % and _ are letters
+        assert total == 2 and [r.errors for r in rows] == [270, 280]
+        assert [r.errors for r in h.page()[0]] == [270, 275, 280] and len(h.recent(10)) == 3
+        assert h.page(name="ada_1x")[1] == 0 and h.runs()[0].curve == [(1, 350), (3, 280)]
+    assert first.csv().count(b"\n") == 4  # the header and three students
+    assert second.delete(name="bo") == 1 and first.page()[1] == 2
+    RunHistory(pg_url)  # a restart: the tables and their rows are kept
+    assert first.page()[1] == 2
+
+
+def test_tables_in_postgresql_that_kdviz_did_not_make_are_refused(pg_url):
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE runs (x INTEGER)"))
+    engine.dispose()
+    with pytest.raises(HistoryError, match="not made by kdviz"):
+        RunHistory(pg_url)

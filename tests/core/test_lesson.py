@@ -89,8 +89,14 @@ def test_the_small_student_reveal_names_the_best_t():
     assert lesson.reveal_small(rs).correct == 1
 
 
-def test_the_poll_counts_one_answer_per_device_until_the_reveal(tmp_path):
-    p = poll.ClassPoll(tmp_path / "lessons.sqlite", KEY)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def lessons_db(request, tmp_path):
+    """A lesson file of one server, or the PostgreSQL database that replicas share."""
+    return tmp_path / "lessons.sqlite" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+def test_the_poll_counts_one_answer_per_device_until_the_reveal(lessons_db):
+    p = poll.ClassPoll(lessons_db, KEY)
     code = p.start(KEY)
     assert len(code) == 4 and p.lesson(code).step == 0
     p.answer(code, "d1", 0, "2")
@@ -137,8 +143,8 @@ def test_a_file_that_is_not_ours_is_refused(tmp_path):
         poll.ClassPoll(path, KEY)
 
 
-def test_thirty_devices_answering_at_once_are_all_counted(tmp_path):
-    p = poll.ClassPoll(tmp_path / "lessons.sqlite", KEY)
+def test_thirty_devices_answering_at_once_are_all_counted(lessons_db):
+    p = poll.ClassPoll(lessons_db, KEY)
     code = p.start(KEY)
     threads = [threading.Thread(target=p.answer, args=(code, f"d{i}", 0, str(i % 4))) for i in range(30)]
     for t in threads:
@@ -146,6 +152,32 @@ def test_thirty_devices_answering_at_once_are_all_counted(tmp_path):
     for t in threads:
         t.join()
     assert sum(poll.tally(STEPS[0], p.answers(code, 0)).values()) == 30
+    other = poll.ClassPoll(lessons_db, KEY)  # a second replica reads the same tally
+    assert other.answers(code, 0) == p.answers(code, 0)
+
+
+def test_a_format_1_lesson_file_keeps_its_answers_in_order(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "lessons.sqlite"
+    with sqlite3.connect(path) as conn:  # as kdviz wrote it before answers had an id
+        conn.execute(f"PRAGMA application_id = {poll.APPLICATION_ID}")
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute(
+            "CREATE TABLE lessons (code TEXT PRIMARY KEY, step INTEGER NOT NULL, "
+            "revealed INTEGER NOT NULL, open INTEGER NOT NULL, created TEXT NOT NULL)"
+        )
+        conn.execute(
+            "CREATE TABLE answers (code TEXT NOT NULL, step INTEGER NOT NULL, device TEXT NOT NULL, "
+            "name TEXT NOT NULL, answer TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (code, step, device))"
+        )
+        conn.execute("INSERT INTO lessons VALUES ('ABCD', 0, 0, 1, '2026-12-01T09:00:00Z')")
+        for device, answer in (("z", "2"), ("a", "0"), ("m", "3")):  # rowid order, not key order
+            conn.execute("INSERT INTO answers VALUES ('ABCD', 0, ?, '', ?, 'now')", (device, answer))
+    p = poll.ClassPoll(path, KEY)
+    assert p.answers("ABCD", 0) == [("", "2"), ("", "0"), ("", "3")]
+    p.answer("ABCD", "new", 0, "1")
+    assert p.answers("ABCD", 0)[-1] == ("", "1")
 
 
 class _Result:
