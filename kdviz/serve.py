@@ -41,17 +41,7 @@ def running_app(env: dict | None = None, timeout: float = 60.0) -> Iterator[tupl
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(url + "/_stcore/health", timeout=1)
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        _("the Streamlit app did not start on {url}").format(url=url)
-                    ) from None
-                time.sleep(0.25)
+        wait_until_healthy(url, proc, timeout)
         yield url, proc.pid
     finally:
         proc.terminate()
@@ -59,3 +49,17 @@ def running_app(env: dict | None = None, timeout: float = 60.0) -> Iterator[tupl
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def wait_until_healthy(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    """Until `url`/_stcore/health answers (a Streamlit app, or a load balancer in front of some);
+    RuntimeError if `proc` exits first or `timeout` s pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=1)
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(_("the Streamlit app did not start on {url}").format(url=url)) from None
+            time.sleep(0.25)

@@ -10,8 +10,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -31,7 +29,7 @@ RACE = "/Distillation_Lab?student=64&epochs=2&n=300&name={name}"
 @pytest.fixture
 def two_machines(pg_url, tmp_path):
     """(the load balancer's URL, {replica address: its server's pid})."""
-    from kdviz.serve import free_port, running_app
+    from kdviz.serve import free_port, running_app, wait_until_healthy
     from tests.conftest import write_synthetic_mnist
 
     if not os.path.exists(NGINX):
@@ -66,15 +64,10 @@ def two_machines(pg_url, tmp_path):
         )
         front = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    urllib.request.urlopen(front + "/_stcore/health", timeout=2)
-                    break
-                except OSError:
-                    if proxy.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"nginx did not start: {proxy.stderr.read() if proxy.poll() else ''}")
-                    time.sleep(0.2)
+            try:
+                wait_until_healthy(front, proxy, 20)
+            except RuntimeError:
+                pytest.fail(f"nginx did not start: {proxy.stderr.read() if proxy.poll() is not None else ''}")
             yield front, {url1.split("//")[1]: pid1, url2.split("//")[1]: pid2}
         finally:
             proxy.terminate()
