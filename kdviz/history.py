@@ -30,7 +30,7 @@ from kdviz.i18n import N_, _
 from kdviz.store import NotOurs, Store
 
 APPLICATION_ID = 0x6B647672  # "kdvr" in an SQLite file's header: our database, not someone else's
-SCHEMA = 3  # 1: one row per run of two students (before races of up to six); 2: no indices
+SCHEMA = 4  # 1: a row per run of two students (before races of six); 2: no indices; 3: no lesson
 TABLES = sa.MetaData()
 RUNS = sa.Table(
     "runs",
@@ -60,24 +60,32 @@ RUNS = sa.Table(
             "device": sa.Text,
             "status": sa.Text,
             "curve": sa.Text,
-        }.items()  # fmt: skip
+        }.items()
     ),
+    sa.Column("lesson", sa.Text, nullable=False, server_default=""),  # its lesson's join code, if any
     # a semester's history: the class table sorts, filters and pages in SQL
     sa.Index("runs_by_errors", "errors", "run"),
     sa.Index("runs_by_created", "created"),
     sa.Index("runs_by_session", "session"),
+    sa.Index("runs_by_lesson", "lesson", "created"),
     sqlite_autoincrement=True,  # ids are never reused after a delete: newest is highest
 )
 
 
 def _add_indices(conn) -> None:
     for index in RUNS.indexes:
-        index.create(conn, checkfirst=True)
+        if index.name != "runs_by_lesson":  # its column comes in the next step
+            index.create(conn, checkfirst=True)
+
+
+def _add_lessons(conn) -> None:
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN lesson TEXT NOT NULL DEFAULT ''"))
+    next(i for i in RUNS.indexes if i.name == "runs_by_lesson").create(conn, checkfirst=True)
 
 
 # How to bring an older format up to SCHEMA, step by step, keeping its rows (version -> step).
 # Version 1 stored a run of two students in one row: it cannot be read as students and is set aside.
-MIGRATIONS = {2: _add_indices}
+MIGRATIONS = {2: _add_indices, 3: _add_lessons}
 PAGE = 50  # students per page of the class table
 COLUMNS = (
     "run",
@@ -100,6 +108,7 @@ COLUMNS = (
     "device",
     "status",
     "curve",
+    "lesson",
 )
 
 
@@ -131,6 +140,7 @@ class Record:
     session: str = ""  # the browser session that ran it
     name: str = ""  # typed by the student, optional
     curve: list[tuple[int, int]] = field(default_factory=list)  # (epoch, test errors)
+    lesson: str = ""  # the join code of the lesson open on the server when it ended, if any
     id: int = 0  # set by the database
     created: str = ""  # UTC, ISO 8601, set by the database
 
@@ -211,41 +221,49 @@ class RunHistory:
         return self._records(query if session is None else query.where(RUNS.c.session == session))
 
     def page(
-        self, number: int = 0, name: str = "", since: str = "", size: int = PAGE
+        self, number: int = 0, name: str = "", since: str = "", size: int = PAGE, lesson: str = ""
     ) -> tuple[list[Record], int]:
         """One page of the class table, fewest test errors first: (its students, how many match).
-        `name`: part of the name a student typed (any case); `since`: a date, 'YYYY-MM-DD' (UTC).
+        `name`: part of the name a student typed (any case); `since`: a date, 'YYYY-MM-DD' (UTC);
+        `lesson`: a lesson's join code.
         Sorted, filtered and cut in SQL on indices, so a page costs the same in a semester's history."""
-        where = self._filter(name, since)
+        where = self._filter(name, since, lesson)
         with self._reading() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(RUNS).where(*where)).scalar()
         query = sa.select(RUNS).where(*where).order_by(*BEST_FIRST)
         return self._records(query.limit(int(size)).offset(int(number) * int(size))), int(total)
 
-    def csv(self, name: str = "", since: str = "") -> bytes:
+    def csv(self, name: str = "", since: str = "", lesson: str = "") -> bytes:
         """Every matching student as the class table's CSV (csv_bytes: safe in a spreadsheet),
         read row by row from the database: no Record or DataFrame of the whole history is built."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
-        query = sa.select(RUNS).where(*self._filter(name, since)).order_by(*BEST_FIRST)
+        query = sa.select(RUNS).where(*self._filter(name, since, lesson)).order_by(*BEST_FIRST)
         with self._reading() as conn:
             for row in conn.execution_options(yield_per=500).execute(query).mappings():
                 writer.writerow(_inert(v) for v in _table_row(row).values())
         return out.getvalue().encode("utf-8-sig")
 
-    def delete(self, name: str = "", since: str = "") -> int:
+    def delete(self, name: str = "", since: str = "", lesson: str = "") -> int:
         """Delete the students the class table shows with this filter (a run's students share
         its name and time, so whole runs go); how many. Pages call it for the teacher only."""
         try:
             with self.store.writing() as conn:
-                return conn.execute(sa.delete(RUNS).where(*self._filter(name, since))).rowcount
+                return conn.execute(sa.delete(RUNS).where(*self._filter(name, since, lesson))).rowcount
         except sa.exc.SQLAlchemyError as e:
             raise HistoryError(_("nothing was deleted ({error})").format(error=_short(e))) from None
 
+    def lessons(self) -> list[tuple[str, str]]:
+        """(join code, when its first run ended) of every lesson with runs, newest first."""
+        first = sa.func.min(RUNS.c.created)
+        query = sa.select(RUNS.c.lesson, first).where(RUNS.c.lesson != "").group_by(RUNS.c.lesson)
+        with self._reading() as conn:
+            return [(r[0], r[1]) for r in conn.execute(query.order_by(first.desc()))]
+
     @staticmethod
-    def _filter(name: str, since: str) -> list:
-        where = []
+    def _filter(name: str, since: str, lesson: str = "") -> list:
+        where = [RUNS.c.lesson == lesson] if lesson else []
         if name.strip():  # any case; % and _ typed by a person are letters, not wildcards
             escaped = name.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where.append(RUNS.c.name.ilike(f"%{escaped}%", escape="\\"))
@@ -309,12 +327,13 @@ def _table_row(r) -> dict:
         N_("seconds"): get("seconds"),
         N_("device"): get("device"),
         N_("when (UTC)"): get("created").replace("T", " ").rstrip("Z"),
+        N_("lesson"): get("lesson") or "-",
     }
 
 
 CSV_COLUMNS = (
     "run", "name", "student", "loss", "images", "omit", "epochs", "test errors", "labels-only errors", "gain",
-    "teacher errors", "seconds", "device", "when (UTC)",
+    "teacher errors", "seconds", "device", "when (UTC)", "lesson",
 )  # fmt: skip
 
 

@@ -63,7 +63,9 @@ class LabResult:
         """Stopped early, or too short to show an effect: said beside the verdict."""
         return caveats(self.last.epoch, self.cfg.epochs)
 
-    def records(self, device: str, teacher: str, session: str = "", name: str = "") -> list[Record]:
+    def records(
+        self, device: str, teacher: str, session: str = "", name: str = "", lesson: str = ""
+    ) -> list[Record]:
         """This run as rows of the class's history (kdviz.history), one per student."""
         c = self.cfg
         return [
@@ -88,6 +90,7 @@ class LabResult:
                 session=session,
                 name=name,
                 curve=[(row[0], row[1 + k]) for row in self.curve],
+                lesson=lesson,
             )
             for k, s in enumerate(c.students)
         ]

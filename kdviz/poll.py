@@ -133,6 +133,13 @@ class ClassPoll:
             return None
         return Lesson(row.code, int(row.step), bool(row.revealed), bool(row.open), row.created)
 
+    def open_lesson(self) -> str:
+        """The join code of the newest lesson still open ("" when none): runs that end now belong
+        to it (kdviz.history's lesson filter)."""
+        query = sa.select(LESSONS.c.code).where(LESSONS.c.open == 1).order_by(LESSONS.c.created.desc())
+        with self._read() as conn:
+            return conn.execute(query.limit(1)).scalar() or ""
+
     def answer(self, code: str, device: str, step: int, answer: str, name: str = "") -> str:
         """Keep this device's answer to `step` (replacing its earlier one); the answer as kept.
         PollError when the lesson is unknown or closed, the step is not the current one or is

@@ -10,6 +10,7 @@ from kdviz.i18n import _, ngettext, on_screen
 from kdviz.links import parse_choice
 from pages.ui.controls import teacher_controls
 from pages.ui.layout import cache_dir, chart, data_or_stop, device_control, env, fragment, setup_page
+from pages.ui.lesson import open_lesson
 from pages.ui.session import (
     footprints,
     progress_line,
@@ -264,9 +265,9 @@ history = run_history()
 b1, b2, _spare = st.columns([1.6, 1, 1.4])
 if b1.button(_("Train students"), type="primary", disabled=busy):
     # kept in the class's history when it ends, even if this tab is closed by then
-    who = (session_id(), name.strip())
-    keep = (
-        (lambda r: history.add(r.records(device, teacher.spec.english_label, *who)))
+    who, lesson_then = (session_id(), name.strip()), open_lesson()
+    keep = (  # with the lesson open when it ends, if any (the class table's lesson filter)
+        (lambda r: history.add(r.records(device, teacher.spec.english_label, *who, lesson_then())))
         if history
         else runs.ignore
     )
@@ -416,20 +417,27 @@ if lab_runs:
 
 # A page of the class's students at a time, sorted and filtered in SQL: a semester's history costs
 # a page run what a lesson's does (kdviz.history.RunHistory.page).
-who, since, total = "", "", 0  # the class table's filter and count (the teacher's delete uses them)
+who, since, lesson, total = "", "", "", 0  # the class table's filter and count (for the teacher's delete)
 if history is not None and history.page(size=1)[1]:
     st.subheader(_("4. The class's runs"))
     st.caption(_("Every run on this server, kept across reloads and restarts, fewest test errors first."))
-    f1, f2 = st.columns([2, 1])
+    f1, f2, f3 = st.columns([2, 1, 1])
     who = f1.text_input(_("Name contains"), key="class_name", max_chars=40)
     day = f2.date_input(_("Since (UTC)"), value=None, key="class_since", format="YYYY-MM-DD")
     since = day.isoformat() if day else ""
+    lessons = dict(history.lessons())  # join code -> when its first run ended
+    lesson = f3.selectbox(
+        _("Lesson"),
+        ["", *lessons],
+        format_func=lambda c: f"{c} ({lessons[c][:10]})" if c else _("all"),
+        key="class_lesson",
+    )
     number = int(st.session_state.get("class_page", 1))
-    rows, total = history.page(number - 1, who, since)
+    rows, total = history.page(number - 1, who, since, lesson=lesson)
     pages = max(1, -(-total // PAGE))
     if number > pages:  # the filter shrank the list under the page shown
         number, st.session_state["class_page"] = 1, 1
-        rows, total = history.page(0, who, since)
+        rows, total = history.page(0, who, since, lesson=lesson)
     st.dataframe(on_screen(class_table(rows)), width="stretch", hide_index=True)
     st.caption(
         ngettext("{count:,} student matches.", "{count:,} students match.", total).format(count=total)
@@ -440,8 +448,8 @@ if history is not None and history.page(size=1)[1]:
         p1.number_input(_("Page"), 1, pages, key="class_page")
     p2.download_button(  # built on click, straight from the database, not on every rerun
         _("Download the class's runs (CSV)"),
-        lambda: history.csv(who, since),
+        lambda: history.csv(who, since, lesson),
         "kdviz-class-runs.csv",
         "text/csv",
     )
-teacher_controls(device, history, who, since, total)  # for the teacher's key only
+teacher_controls(device, history, (who, since, lesson), total)  # for the teacher's key only

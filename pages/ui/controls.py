@@ -16,9 +16,13 @@ from pages.ui.lesson import class_poll, teacher_key
 from pages.ui.session import job_queue, progress_line
 
 
-def teacher_controls(device: str, history: RunHistory | None, name: str, since: str, shown: int) -> None:
-    """`name`, `since`: the class table's filter, whose `shown` students a delete removes."""
-    classroom, key = class_poll(), teacher_key()
+def teacher_controls(device: str, history: RunHistory | None, shown_by: tuple, shown: int) -> None:
+    """`shown_by`: the class table's filter (name, since, lesson), whose `shown` students a delete
+    removes."""
+    key = teacher_key()
+    if not key:  # a student's session: not even the lesson file is opened
+        return
+    classroom = class_poll()
     if not classroom.is_teacher(key):
         return
     st.subheader(_("The teacher's controls"))
@@ -61,7 +65,7 @@ def teacher_controls(device: str, history: RunHistory | None, name: str, since: 
         if not _as_teacher(classroom, key):
             return
         try:
-            gone = history.delete(name, since)
+            gone = history.delete(*shown_by)
         except HistoryError as e:
             st.session_state["teacher_said"] = ("error", str(e))
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -26,6 +27,24 @@ def class_poll() -> poll.ClassPoll:
     except poll.PollError as e:
         st.error(str(e))
         st.stop()
+
+
+def open_lesson() -> Callable[[], str]:
+    """For a run's `keep`, called when it ends (in the trainer's thread): the join code of the
+    lesson open then, or "" (none, or a lesson file that cannot be used: the run is kept all the
+    same)."""
+    try:
+        classroom = _poll(env().lessons_where, env().teacher_key)
+    except poll.PollError:
+        return lambda: ""
+
+    def code() -> str:
+        try:
+            return classroom.open_lesson()
+        except poll.PollError:
+            return ""
+
+    return code
 
 
 def teacher_key() -> str:

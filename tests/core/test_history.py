@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from kdviz.history import HistoryError, Record, RunHistory, class_table, csv_bytes
+from kdviz.history import COLUMNS, HistoryError, Record, RunHistory, class_table, csv_bytes
 
 
 def record(i: int, session: str = "s", run: str = "r", alpha: float = 0.9) -> Record:
@@ -122,28 +122,57 @@ def test_the_csv_opens_safely_in_a_spreadsheet():
     assert [r["test errors"] for r in rows] == [str(e) for e in table["test errors"]]  # numbers untouched
 
 
-def test_a_schema_2_history_is_migrated_with_its_rows(tmp_path):
-    """Issue 20: an older history keeps its rows (and gains the indices a semester needs)."""
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_older_history_is_migrated_with_its_rows(tmp_path, version):
+    """Issue 20: an older history keeps its rows, and gains the indices a semester needs (format
+    2) and the lesson each run belongs to (format 3)."""
+    from kdviz.history import APPLICATION_ID
+
     path = tmp_path / "runs.sqlite"
-    RunHistory(path).add([record(1), record(2)])
-    with sqlite3.connect(path) as conn:  # back to how kdviz wrote it before: version 2, no indices
-        for (index,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'runs_by%'"
-        ).fetchall():
-            conn.execute(f"DROP INDEX {index}")
-        conn.execute("PRAGMA user_version = 2")
+    old = [c for c in COLUMNS if c != "lesson"]  # as kdviz wrote it before: no lesson column
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute(
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, created TEXT NOT NULL, "
+            + ", ".join(f'"{c}"' for c in old)
+            + ")"
+        )
+        if version == 3:
+            conn.execute("CREATE INDEX runs_by_errors ON runs (errors, run)")
+            conn.execute("CREATE INDEX runs_by_created ON runs (created)")
+            conn.execute("CREATE INDEX runs_by_session ON runs (session)")
+        for seed in (1, 2):
+            row = {c: getattr(record(seed), c) for c in old} | {"curve": "[[1, 350]]", "anneal": 0}
+            conn.execute(
+                f"INSERT INTO runs (created, {', '.join(repr(c) for c in old)}) VALUES (?{', ?' * len(old)})",
+                ("2026-11-30T10:00:00Z", *row.values()),
+            )
     conn.close()
     h = RunHistory(path)
     assert [r.seed for r in h.runs()] == [1, 2] and not list(tmp_path.glob("*.rejected-*"))
+    assert {r.lesson for r in h.runs()} == {""} and h.page(lesson="ABCD")[1] == 0
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
         indices = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         plan = " ".join(
             str(r) for r in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM runs ORDER BY errors, run, id")
         )
     conn.close()
-    assert {"runs_by_errors", "runs_by_created", "runs_by_session"} <= indices
+    assert {"runs_by_errors", "runs_by_created", "runs_by_session", "runs_by_lesson"} <= indices
     assert "runs_by_errors" in plan and "TEMP B-TREE" not in plan  # the page is read in order, not sorted
+
+
+def test_a_lessons_runs_are_filtered_listed_and_deleted_together(tmp_path):
+    from dataclasses import replace
+
+    h = RunHistory(tmp_path / "runs.sqlite")
+    h.add([replace(record(1, run="a"), lesson="ABCD"), replace(record(2, run="a"), lesson="ABCD")])
+    h.add([record(3, run="b")])  # outside any lesson
+    assert [code for code, _when in h.lessons()] == ["ABCD"]
+    assert h.page(lesson="ABCD")[1] == 2 and h.page()[1] == 3
+    assert h.csv(lesson="ABCD").count(b"\n") == 3 and b",ABCD" in h.csv(lesson="ABCD")
+    assert h.delete(lesson="ABCD") == 2 and [r.run for r in h.runs()] == ["b"]
 
 
 def test_the_class_table_pages_and_filters_in_sql(tmp_path):

@@ -115,9 +115,11 @@ def test_the_poll_counts_one_answer_per_device_until_the_reveal(lessons_db):
     for bad in ("abc", "nan", "inf", "1e99"):
         with pytest.raises(poll.PollError):
             p.answer(code, "d1", 1, bad)
+    assert p.open_lesson() == code  # runs that end now belong to it
     p.close(KEY, code)
     with pytest.raises(poll.PollError, match="closed"):
         p.answer(code, "d1", 1, "3")
+    assert p.open_lesson() == ""
 
 
 def test_only_the_teachers_key_drives_a_lesson(tmp_path):

@@ -267,3 +267,22 @@ def test_a_full_disk_is_said_and_the_lab_still_trains(tiny_dir, full_disk, monke
     wait_until(at, lambda at: results(at) is not None)  # the race's result, shown all the same
     said = " ".join(w.value for w in at.warning)
     assert "history" in said and ("disk" in said or "not kept" in said or "not stored" in said), said
+
+
+def test_a_run_during_a_lesson_is_filed_under_it(tiny_env, monkeypatch):
+    from kdviz import poll
+    from kdviz.history import RunHistory
+
+    monkeypatch.setenv("KDVIZ_TEACHER_KEY", KEY)
+    code = poll.ClassPoll(tiny_env / "lessons.sqlite", KEY).start(KEY)
+    at = AppTest.from_file(LAB, default_timeout=60)
+    at.query_params.update({"student": "64", "epochs": "2", "n": "300", "name": "in class"})
+    at.run()
+    button(at, "Train students").click().run()
+    wait_until(at, lambda at: results(at) is not None)
+    assert {r.lesson for r in RunHistory(tiny_env / "runs.sqlite").runs()} == {code}
+    at.run()
+    lesson = next(s for s in at.selectbox if s.label == "Lesson")
+    assert lesson.options[1].startswith(code)
+    lesson.set_value(code).run()
+    assert any("2 students match" in c.value for c in at.caption)
