@@ -53,14 +53,18 @@ def class_axis(title: str | None = None) -> dict:
     return dict(type="category", dtick=1, title=title)
 
 
-def spaced_ticks(values: Sequence[float], ratio: float = 1.9) -> list[float]:
+def spaced_ticks(values: Sequence[float], ratio: float = 1.9, most: int = 6) -> list[float]:
     """The values to label on a log axis: each at least `ratio` times the last labelled one, so
-    labels such as 2 and 3 do not run into each other on a narrow chart."""
-    out: list[float] = []
-    for v in sorted(values):
-        if not out or v >= out[-1] * ratio:
-            out.append(v)
-    return out
+    labels such as 2 and 3 do not run into each other on a narrow chart; the ratio grows until
+    at most `most` are left (ten temperatures from 0.5 to 300 on half a page stood on end)."""
+    while True:
+        out: list[float] = []
+        for v in sorted(values):
+            if not out or v >= out[-1] * ratio:
+                out.append(v)
+        if len(out) <= most:
+            return out
+        ratio *= 1.5
 
 
 def compare_bars(
@@ -259,7 +263,7 @@ def grouped_lines(
     xaxis = dict(title=xtitle, type="log" if log_x else "linear")
     if log_x:
         values = spaced_ticks(df[x].unique())
-        xaxis |= dict(tickvals=values, ticktext=[f"{v:g}" for v in values])
+        xaxis |= dict(tickvals=values, ticktext=[f"{v:g}" for v in values], tickangle=0)
     return _figure(lines, title, xaxis=xaxis, yaxis=dict(title=ytitle))
 
 
@@ -317,22 +321,27 @@ def ensemble_bars(curve: pd.DataFrame, n_test: int) -> go.Figure:
 
 
 def size_tradeoff(points: pd.DataFrame) -> go.Figure:
-    """Test errors against size on disk (log scale): one marker per trained model."""
-    trace = go.Scatter(
-        x=points["fp32 MB"].tolist(),
-        y=points["test errors"].tolist(),
-        mode="markers+text",
-        text=points["model"].tolist(),
-        textposition="top center",
-        marker=dict(size=11, color=BLUE),
-        hovertemplate=_("%{text}: %{y} errors, %{x:.2f} MB<extra></extra>"),
-    )
+    """Test errors against size on disk (log scale): one marker per trained model, named in the
+    legend below the chart (labels beside the markers overlap: a race's students share a size)."""
+    traces = [
+        go.Scatter(
+            x=[row["fp32 MB"]],
+            y=[row["test errors"]],
+            mode="markers",
+            name=row["model"],
+            marker=dict(size=12, color=COLORS[i % len(COLORS)], symbol="diamond" if i == 0 else "circle"),
+            hovertemplate=_("%{fullData.name}: %{y} errors, %{x:.2f} MB<extra></extra>"),
+        )
+        for i, row in enumerate(points.to_dict("records"))
+    ]
     return _figure(
-        [trace],
-        _("Test errors against size: what the small model buys"),
+        traces,
+        _("Test errors against size"),
         xaxis=dict(type="log", title=_("size on disk, fp32 (MB, log scale)"), exponentformat="power"),
         yaxis=dict(title=_("test errors")),
-        showlegend=False,
+        legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
+        height=360 + 22 * ((len(traces) + 1) // 2),  # room for the legend's rows
+        margin=dict(l=10, r=10, t=50, b=10),
     )
 
 

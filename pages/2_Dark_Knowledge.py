@@ -245,14 +245,22 @@ else:
     )
     teacher_on(drawn, seen_col, st, key="drawn_bars", title=title.format(T=T))
 
+# A refused upload empties the box (a new widget key) and says why above it: kept in the box, each
+# refused file stayed listed with its error, one under another.
+slot = st.session_state.setdefault("upload_slot", 0)
 upload = st.file_uploader(
-    _("Or upload a small image of one digit (PNG or JPEG, at most 5 MB)"), type=["png", "jpg", "jpeg"]
+    _("Or upload a small image of one digit (PNG or JPEG, at most 5 MB)"),
+    type=["png", "jpg", "jpeg"],
+    key=f"upload_{slot}",
 )
+if refused := st.session_state.pop("upload_refused", None):
+    st.error(_("Cannot use this upload: {error}.").format(error=refused))
 if upload is not None:
     try:
         x = dark.image_from_upload(upload.getvalue())
     except ValueError as e:
-        st.error(_("Cannot use this upload: {error}.").format(error=e))
+        st.session_state["upload_refused"], st.session_state["upload_slot"] = str(e), slot + 1
+        st.rerun()
     else:
         title = (
             _("The teacher on your upload at T = {T:g} vs T = 1")

@@ -26,9 +26,27 @@ def test_every_class_is_labelled():
 
 def test_log_ticks_keep_their_distance():
     Ts = [0.5, 1, 2, 3, 5, 10, 20, 50, 100, 300]
-    ticks = plots.spaced_ticks(Ts)
-    assert ticks == [0.5, 1, 2, 5, 10, 20, 50, 100, 300]  # 3 sits too close to 2
-    assert all(b / a >= 1.9 for a, b in zip(ticks, ticks[1:]))
+    assert plots.spaced_ticks(Ts, most=10) == [0.5, 1, 2, 5, 10, 20, 50, 100, 300]  # 3 is too close to 2
+    ticks = plots.spaced_ticks(Ts)  # at most 6 on a chart half a page wide
+    assert ticks[0] == 0.5 and len(ticks) <= 6 and all(b / a >= 2.8 for a, b in zip(ticks, ticks[1:]))
+    fig = plots.experiment_figure(
+        "matching",
+        __import__("pandas").DataFrame(
+            {"T": Ts * 2, "cosine": [0.5] * 20, "student": ["a"] * 10 + ["b"] * 10}
+        ),
+        10000,
+    )
+    assert list(fig.layout.xaxis.tickvals) == ticks and fig.layout.xaxis.tickangle == 0  # upright
+
+
+def test_the_size_chart_names_every_model_in_its_legend_not_over_the_markers():
+    import pandas as pd
+
+    names = ["teacher"] + [f"run 1: student {i}, T = 20, α = 0.9" for i in range(6)]
+    points = pd.DataFrame({"model": names, "fp32 MB": [9.6] + [5.1] * 6, "test errors": range(60, 67)})
+    fig = plots.size_tradeoff(points)
+    assert [t.name for t in fig.data] == names and all(t.mode == "markers" for t in fig.data)
+    assert fig.layout.legend.orientation == "h" and len(fig.layout.title.text) <= 30
 
 
 def test_at_t_1_the_bars_are_not_doubled():

@@ -185,5 +185,7 @@ def test_an_uploaded_digit_still_gets_the_teachers_soft_targets(dark_env):
     assert says(at) == "1" and drawn_bars(at) is None  # the pad is still empty
     bars = drawn_bars(at, "upload_bars")
     assert len(bars) == 2 and int(np.argmax(bars[0])) == 1
-    at.file_uploader[0].upload("junk.png", b"not an image", "image/png").run()
-    assert not at.exception and any("Cannot use this upload" in e.value for e in at.error)
+    for _ in range(3):  # refused uploads, one after another: one message, an empty box each time
+        at.file_uploader[0].upload("junk.png", b"not an image", "image/png").run()
+        assert not at.exception and [e.value for e in at.error if "Cannot use this upload" in e.value]
+        assert len(at.error) == 1 and not at.file_uploader[0].value

@@ -69,7 +69,7 @@ def test_page_runs_the_tiny_preset_and_shows_results(page_env):
     charts = at.get("plotly_chart")  # size trade-off, bias sweep, ensemble bars
     assert len(charts) == 3
     titles = [c.proto.spec for c in charts]
-    assert "what the small model buys" in titles[0] and "Members, their ensemble" in titles[2]
+    assert "Test errors against size" in titles[0] and "Members, their ensemble" in titles[2]
 
 
 def test_page_warns_before_a_long_run_on_a_cpu(tiny_dir, tmp_path, monkeypatch):

@@ -173,8 +173,8 @@ def test_earlier_runs_of_the_session_overlay_the_latest(tiny_env):
     buys = table(at, "model")  # what the small model buys
     assert buys["model"].tolist() == ["teacher", "student 64"] and (buys["ms per image, batch 1"] > 0).all()
     assert buys["parameters"].iloc[0] > buys["parameters"].iloc[1]
-    tradeoff = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"][0]
-    assert tradeoff["text"] == [
+    tradeoff = json.loads(at.get("plotly_chart")[-1].proto.spec)["data"]
+    assert [t["name"] for t in tradeoff] == [
         "teacher",
         "run 1: labels only",
         "run 1: T = 20, α = 0.9",
