@@ -63,6 +63,7 @@ class Job:
         self.mates = 1  # jobs in the run it started in
         self.epochs: list[Progress] = []  # every "epoch" event, for the charts
         self.latest: Progress | None = None  # the newest event, for the progress bar
+        self._latest_at = 0.0  # time.monotonic() when it came
         self.result: Any = None
         self.error = ""
         self.queue: JobQueue | None = None  # the queue it was submitted to
@@ -79,7 +80,19 @@ class Job:
             # is remembered (up to `keep` jobs): the charts need only the numbers.
             ev = replace(ev, snapshot=None)
             self.epochs.append(ev)
-        self.latest = ev
+        self.latest, self._latest_at = ev, time.monotonic()
+
+    def seconds_left(self) -> float | None:
+        """What the latest report's pace says is left, counted down since it came: a run busy
+        with something that reports nothing (testing, a probe) does not stay at one number."""
+        ev = self.latest
+        if ev is None or not ev.step or not math.isfinite(ev.eta):
+            return None
+        return max(ev.eta - (time.monotonic() - self._latest_at), 0.0)
+
+    def seconds_elapsed(self) -> float:
+        """Seconds since the run started, as its latest report says, plus the time since it came."""
+        return 0.0 if self.latest is None else self.latest.elapsed + time.monotonic() - self._latest_at
 
     def stop(self) -> None:
         self._stop.set()

@@ -172,7 +172,8 @@ def live():
         return
     if not job.finished:
         run, ev = job.details, job.latest
-        left = run.seconds_left(ev.eta, device) if ev is not None and ev.step else None
+        step_left = job.seconds_left()
+        left = None if step_left is None else run.seconds_left(step_left, device)
         st.progress(
             ev.fraction if ev else 0.0,
             text=(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
@@ -120,12 +119,14 @@ def progress_line(job: Job) -> str:
     ev = job.latest
     if ev is None:
         return _("starting...")
-    epoch = min(ev.epoch + 1, ev.epochs)
-    if ev.step and math.isfinite(ev.eta):
-        text = _("epoch {epoch} of {epochs}, {elapsed:.0f} s elapsed, about {eta:.0f} s left")
-    else:
+    epoch, left = min(ev.epoch + 1, ev.epochs), job.seconds_left()
+    if left is None:
         text = _("epoch {epoch} of {epochs}, {elapsed:.0f} s elapsed")
-    return text.format(epoch=epoch, epochs=ev.epochs, elapsed=ev.elapsed, eta=ev.eta) + suffix
+    elif left < 1:  # its pace says it is done: testing or finishing off
+        text = _("epoch {epoch} of {epochs}, {elapsed:.0f} s elapsed, finishing")
+    else:
+        text = _("epoch {epoch} of {epochs}, {elapsed:.0f} s elapsed, about {eta:.0f} s left")
+    return text.format(epoch=epoch, epochs=ev.epochs, elapsed=job.seconds_elapsed(), eta=left) + suffix
 
 
 @st.cache_resource

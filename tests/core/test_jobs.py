@@ -209,3 +209,18 @@ def test_shutdown_stops_every_run_and_waits_for_its_thread():
     q.shutdown(timeout=5)
     assert running.status == "stopped" and running.result == "partial" and waiting.status == "stopped"
     assert not any(t.is_alive() for t in q._threads)
+
+
+def test_time_left_counts_down_between_reports():
+    from kdviz.train import Progress
+
+    q = JobQueue(max_running=1)
+    gate = threading.Event()
+    job = q.submit("x", "x", lambda j: gate.wait(5))
+    assert job.seconds_left() is None  # nothing reported yet
+    job.report(Progress("step", 0, 10, 50, 100, elapsed=0.3))  # half way after 0.3 s: 0.3 s left
+    first = job.seconds_left()
+    assert 0.2 < first <= 0.3
+    time.sleep(0.35)  # a quiet spell (a test pass): the estimate runs down, it does not stay
+    assert job.seconds_left() == 0.0 and job.seconds_elapsed() >= 0.65
+    gate.set()
