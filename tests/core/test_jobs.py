@@ -6,6 +6,13 @@ import pytest
 from kdviz.jobs import JobQueue
 
 
+def loop(job):
+    """A run that goes on until it is asked to stop, then returns what it has."""
+    while not job.should_stop():
+        time.sleep(0.01)
+    return "partial"
+
+
 def wait_for(job, timeout=5.0):
     end = time.monotonic() + timeout
     while not job.finished and time.monotonic() < end:
@@ -54,11 +61,6 @@ def test_identical_requests_share_one_job():
 
 def test_cancel_queued_and_stop_running():
     q = JobQueue(max_running=1)
-
-    def loop(job):
-        while not job.should_stop():
-            time.sleep(0.01)
-        return "partial"
 
     running = q.submit("a", "a", loop)
     queued = q.submit("b", "b", loop)
@@ -198,11 +200,6 @@ def test_the_wait_counts_what_is_left_ahead_and_a_shared_run_once():
 
 def test_shutdown_stops_every_run_and_waits_for_its_thread():
     q = JobQueue(max_running=1)
-
-    def loop(job):
-        while not job.should_stop():
-            time.sleep(0.01)
-        return "partial"
 
     running, waiting = q.submit("a", "a", loop), q.submit("b", "b", loop)
     time.sleep(0.05)
