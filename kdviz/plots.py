@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from kdviz.i18n import N_, _
-from kdviz.temperature import softmax_t
+from kdviz.temperature import DOC_TEMPERATURES, entropy, entropy_curve, softened_table, softmax_t
 
 BLUE, HIGHLIGHT, GREY = "#1f77b4", "#d62728", "#7f7f7f"
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
@@ -183,6 +183,24 @@ def entropy_plot(curve: pd.DataFrame, current_T: float, current_value: float, n_
         xaxis=dict(type="log", title=_("temperature T (log scale)")),
         yaxis=dict(title=_("entropy (bits)"), rangemode="tozero"),
         **_hlines({_("uniform"): math.log2(n_classes)}),
+    )
+
+
+def temperature_figures(
+    classes: tuple[str, ...], logits: tuple[float, ...], T: float, log_y: bool
+) -> tuple[go.Figure, go.Figure, go.Figure]:
+    """The Temperature page's three charts of one distribution at one T: the distribution beside
+    T = 1, one curve per temperature (the docs' ones and T), and entropy against T. Its arguments
+    are hashable values, so a server builds them once for every session at the same stop of the
+    slider (pages.ui.layout.shared_figures): a class moving T on one example asks for the same
+    few dozen sets."""
+    temps = sorted(set(DOC_TEMPERATURES) | {T})
+    grid = np.logspace(-1, 2, 121).tolist()
+    now = float(entropy(softmax_t(logits, T)))
+    return (
+        compare_bars(classes, logits, T, log_y),
+        curves(softened_table(logits, classes, temps), T, log_y),
+        entropy_plot(entropy_curve(logits, grid), T, now, len(classes)),
     )
 
 

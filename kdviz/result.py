@@ -20,7 +20,9 @@ from kdviz.i18n import N_, _
 class Result:
     name: str
     title: str
-    rows: list[dict]  # {"what", "this run", "paper"}; paper None where it gives no number
+    # {"what", "this run", "paper"}; paper None where it gives no number. Optional: "seeds" (each
+    # seed's number; "this run" is their mean), "views" and "schedule" (how a student was trained)
+    rows: list[dict]
     setup: dict  # what it ran with: {key: value}; keys are marked with N_ (JSON keys)
     seed: int
     seconds: float

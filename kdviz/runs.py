@@ -272,7 +272,7 @@ def experiments(
     Stopped or not, it returns the run: `run.finished` says whether every one ran."""
     _limits(limits).check_preset("experiments", run.preset)
     recipe = replace(RECIPES[run.preset], seed=seed)
-    began = time.perf_counter()
+    began, bench = time.perf_counter(), None
 
     def start(name: str) -> None:
         run.current = name
@@ -284,7 +284,9 @@ def experiments(
             chosen = default_teacher(data, cache_dir, on_progress, should_stop)
         else:
             chosen = ensure_teacher(recipe.teacher, data, cache_dir, on_progress, should_stop)
-        bench = Bench.of(data, chosen, recipe, should_stop, on_progress)
+        # a run cut off (stopped, killed) resumes its fits when started again (kdviz.bench)
+        saves = None if cache_dir is None else Path(cache_dir) / "fits"
+        bench = Bench.of(data, chosen, recipe, should_stop, on_progress, saves)
         for result in run_all(bench, run.only, start):
             run.results.append(result)
             if cache_dir is not None:  # for a lesson to show at once (kdviz.archive)
@@ -296,5 +298,7 @@ def experiments(
         pass
     run.seconds = time.perf_counter() - began
     run.finished = len(run.results) == len(run.only)
+    if run.finished and bench is not None:
+        bench.forget()
     run.current = ""
     return run

@@ -9,7 +9,7 @@ import streamlit as st
 from kdviz import plots, temperature
 from kdviz.i18n import N_, _, language
 from kdviz.links import decode_list, encode_list, parse_t
-from pages.ui.layout import chart, setup_page
+from pages.ui.layout import draw, fragment, setup_page, shared_figures
 from pages.ui.url import t_control, url_notice, url_state, write_url
 
 # key (the link's "preset") -> (title, mode, class names, values). Titles and class names are
@@ -121,18 +121,14 @@ with left:
         # the language in the key: a preset's class names are in it, so another language is another table
         key=f"table_{preset}_{language()}_{st.session_state.get('table_version', 0)}",
     )
-with right:
-    T = t_control("T")
-    log_y = st.toggle(_("Log scale for probabilities (shows the tiny ones)"), key="log_y")
-
 try:
     names, logits = temperature.parse_distribution(edited["class"].tolist(), edited["value"].tolist(), mode)
+    problem = None
 except ValueError as e:
-    st.error(_("Cannot use this table: {error}.").format(error=e))
-    st.stop()
-
+    names, logits, problem = [], None, _("Cannot use this table: {error}.").format(error=e)
 edited_values = [str(v) for _c, v in temperature.filled_rows(edited["class"], edited["value"])]
-if mode == "probabilities":
+custom = names != preset_classes or edited_values != [str(v) for v in preset_values]
+if mode == "probabilities" and problem is None:
     total = sum(float(v) for v in edited_values)
     if abs(total - 1) > 1e-9:
         st.caption(
@@ -140,79 +136,94 @@ if mode == "probabilities":
                 total=total
             )
         )
-custom = names != preset_classes or edited_values != [str(v) for v in preset_values]
-write_url(
-    {"T": T, "preset": preset, "mode": mode}
-    | ({"classes": encode_list(names), "values": encode_list(edited_values)} if custom else {})
-)
-for k in ("classes", "values"):
-    if not custom and k in st.query_params:
-        del st.query_params[k]
 
-q_now, q_one = temperature.softmax_t(logits, T), temperature.softmax_t(logits, 1.0)
-with left:  # metrics two and one across: three in a column cut their numbers short at 800 px
-    top = int(q_now.argmax())
-    a, b = st.columns(2)
-    c, _spare = st.columns(2)
-    vs_one = _("{delta:+.4f} vs T = 1")
-    a.metric(
-        _("p({name}) at T = {T:g}").format(name=names[top], T=T),
-        f"{q_now[top]:.4f}",
-        vs_one.format(delta=q_now[top] - q_one[top]),
+
+# T and everything it moves rerun alone (a fragment), into the columns above: the table, the menu
+# and the text are the same at every T, and a class moving T at once shares the server's two cores.
+@fragment()
+def explorer() -> None:
+    with right:
+        T = t_control("T")
+        log_y = st.toggle(_("Log scale for probabilities (shows the tiny ones)"), key="log_y")
+    if problem:
+        st.error(problem)
+        return
+    write_url(
+        {"T": T, "preset": preset, "mode": mode}
+        | ({"classes": encode_list(names), "values": encode_list(edited_values)} if custom else {})
     )
-    a2 = int(np.argsort(q_now.numpy())[-2])
-    b.metric(
-        _("2nd choice: {name}").format(name=names[a2]),
-        f"{q_now[a2]:.4f}",
-        vs_one.format(delta=q_now[a2] - q_one[a2]),
-    )
-    H = float(temperature.entropy(q_now))
-    c.metric(
-        _("entropy (bits)"),
-        f"{H:.3f}",
-        help=_("at most log₂ {n} = {bits:.3f} bits (uniform)").format(n=len(names), bits=np.log2(len(names))),
-    )
-    st.caption(
-        _(
-            "T → 0: all mass on the arg-max (one-hot). T = 1: the ordinary softmax. "
-            "T → ∞: uniform, 1/C for every class."
+    for k in ("classes", "values"):
+        if not custom and k in st.query_params:
+            del st.query_params[k]
+
+    q_now, q_one = temperature.softmax_t(logits, T), temperature.softmax_t(logits, 1.0)
+    with left:  # metrics two and one across: three in a column cut their numbers short at 800 px
+        top = int(q_now.argmax())
+        a, b = st.columns(2)
+        c, _spare = st.columns(2)
+        vs_one = _("{delta:+.4f} vs T = 1")
+        a.metric(
+            _("p({name}) at T = {T:g}").format(name=names[top], T=T),
+            f"{q_now[top]:.4f}",
+            vs_one.format(delta=q_now[top] - q_one[top]),
         )
+        a2 = int(np.argsort(q_now.numpy())[-2])
+        b.metric(
+            _("2nd choice: {name}").format(name=names[a2]),
+            f"{q_now[a2]:.4f}",
+            vs_one.format(delta=q_now[a2] - q_one[a2]),
+        )
+        H = float(temperature.entropy(q_now))
+        c.metric(
+            _("entropy (bits)"),
+            f"{H:.3f}",
+            help=_("at most log₂ {n} = {bits:.3f} bits (uniform)").format(
+                n=len(names), bits=np.log2(len(names))
+            ),
+        )
+        st.caption(
+            _(
+                "T → 0: all mass on the arg-max (one-hot). T = 1: the ordinary softmax. "
+                "T → ∞: uniform, 1/C for every class."
+            )
+        )
+    bars, lines, spread = shared_figures(
+        plots.temperature_figures, tuple(names), tuple(logits.tolist()), T, log_y
     )
-with right:  # the chart T moves right under T: one screen on a phone too
-    chart(plots.compare_bars(names, logits, T, log_y))
+    with right:  # the chart T moves right under T: one screen on a phone too
+        draw(bars)
+    col1, col2 = st.columns(2)
+    draw(lines, col1)
+    draw(spread, col2)
 
-temps = sorted(set(temperature.DOC_TEMPERATURES) | {T})
-col1, col2 = st.columns(2)
-with col1:
-    chart(plots.curves(temperature.softened_table(logits, names, temps), T, log_y))
-with col2:
-    grid = np.logspace(-1, 2, 121).tolist()
-    chart(plots.entropy_plot(temperature.entropy_curve(logits, grid), T, H, len(names)))
-
-st.subheader(_("The formula, with your numbers"))
-pick = st.selectbox(_("Class"), names, index=min(1, len(names) - 1), key="pick")
-i = names.index(pick)
-terms, shift = temperature.formula_terms(logits, T)
-st.latex(rf"q_i = \frac{{\exp(z_i / T)}}{{\sum_j \exp(z_j / T)}}, \qquad T = {T:g}")
-minus = rf" - {shift:.6g}" if shift else ""  # only when exp(z/T) itself overflows
-st.latex(
-    rf"q_{{\text{{{pick}}}}} = \frac{{\exp({terms['z'][i]:.4g} / {T:g}{minus})}}"
-    rf"{{\sum_j \exp(z_j / {T:g}{minus})}}"
-    rf" = \frac{{{terms['exp'][i]:.6g}}}{{{terms['exp'].sum():.6g}}} = {terms['q'][i]:.6g}"
-)
-exp_column = f"exp(z/T{minus})"
-class_column = _("class")
-st.dataframe(
-    terms.rename(columns={"exp": exp_column}).assign(**{class_column: names}).set_index(class_column),
-    width="stretch",
-)
-if shift:
-    st.caption(
-        _(
-            "exp(z/T) would overflow here, so {shift:.6g} (the largest z/T) is subtracted from every z/T "
-            "first: the factor exp(-shift) cancels in the ratio. This is how a softmax is computed stably."
-        ).format(shift=shift)
+    st.subheader(_("The formula, with your numbers"))
+    pick = st.selectbox(_("Class"), names, index=min(1, len(names) - 1), key="pick")
+    i = names.index(pick)
+    terms, shift = temperature.formula_terms(logits, T)
+    st.latex(rf"q_i = \frac{{\exp(z_i / T)}}{{\sum_j \exp(z_j / T)}}, \qquad T = {T:g}")
+    minus = rf" - {shift:.6g}" if shift else ""  # only when exp(z/T) itself overflows
+    st.latex(
+        rf"q_{{\text{{{pick}}}}} = \frac{{\exp({terms['z'][i]:.4g} / {T:g}{minus})}}"
+        rf"{{\sum_j \exp(z_j / {T:g}{minus})}}"
+        rf" = \frac{{{terms['exp'][i]:.6g}}}{{{terms['exp'].sum():.6g}}} = {terms['q'][i]:.6g}"
     )
+    exp_column = f"exp(z/T{minus})"
+    class_column = _("class")
+    st.dataframe(
+        terms.rename(columns={"exp": exp_column}).assign(**{class_column: names}).set_index(class_column),
+        width="stretch",
+    )
+    if shift:
+        st.caption(
+            _(
+                "exp(z/T) would overflow here, so {shift:.6g} (the largest z/T) is subtracted from every "
+                "z/T first: the factor exp(-shift) cancels in the ratio. This is how a softmax is computed "
+                "stably."
+            ).format(shift=shift)
+        )
+
+
+explorer()
 st.subheader(_("Why this matters for distillation"))
 st.markdown(
     "\n".join(

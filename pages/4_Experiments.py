@@ -27,7 +27,9 @@ st.write(
         "and whether each of the paper's effects showed up, then what its title promises: an ensemble of "
         "teachers distilled into one student. The *quick* preset fits a laptop CPU in a few "
         "minutes (shorter student training: expect the same effects, not the same digits); *full* trains the "
-        "students like the paper, over 3 seeds, and adds consistent teaching, which goes beyond the paper."
+        "students like the paper, over 3 seeds, and goes beyond the paper with consistent teaching, each "
+        "beside a labels-only student on the very same views (on the teacher's own elastic distortions "
+        "too): a fair comparison, whichever way it comes out."
     )
 )
 limits = env().limits

@@ -113,12 +113,37 @@ def use_session_language() -> None:
 
 def chart(fig, where=None, key: str | None = None) -> None:
     """A plotly figure at the page's width, its text sized for the projector when that is on."""
-    if projector():  # every text size set here: Streamlit's chart theme would size the rest in rem
+    draw(_sized(fig, projector()), where, key)
+
+
+def draw(fig, where=None, key: str | None = None) -> None:
+    """A figure already sized for this view (shared_figures) at the page's width."""
+    (where or st).plotly_chart(fig, width="stretch", key=key)
+
+
+def _sized(fig, present: bool):
+    if present:  # every text size set here: Streamlit's chart theme would size the rest in rem
         size = PROJECTOR_CHART_FONT
         fig.update_layout(font_size=size, title_font_size=size + 4, legend_font_size=size)
         fig.update_xaxes(tickfont_size=size, title_font_size=size)
         fig.update_yaxes(tickfont_size=size, title_font_size=size)
-    (where or st).plotly_chart(fig, width="stretch", key=key)
+    return fig
+
+
+def shared_figures(build, *args) -> tuple:
+    """`build(*args)`'s figures, sized for this view, built once per server for every session that
+    asks for the same arguments in the same language and mode. Building and checking a plotly
+    figure is most of what a T move costs the server, and a class moving T on one example asks
+    for the same few dozen. `build` is a function of the core (a page's own functions are new
+    objects on every rerun) and must return new figures; they are shared, so draw them, never
+    change them."""
+    return _shared(build, args, i18n.language(), projector())
+
+
+@functools.lru_cache(maxsize=256)
+def _shared(build, args: tuple, language: str, present: bool) -> tuple:
+    del language  # a key only: build() speaks the language this thread has set
+    return tuple(_sized(fig, present) for fig in build(*args))
 
 
 def fragment(run_every: float | None = None):

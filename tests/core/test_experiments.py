@@ -45,7 +45,9 @@ def test_run_all_gives_every_experiment_with_documented_fields(tiny_run):
     assert list(E.DEFAULT) == [n for n in E.EXPERIMENTS if n != "ensemble"]
     for r in results:
         assert r.rows and all(
-            {"what", "this run", "paper"} <= set(row) <= {"what", "this run", "paper", "seeds"}
+            {"what", "this run", "paper"}
+            <= set(row)
+            <= {"what", "this run", "paper", "seeds", "views", "schedule"}
             for row in r.rows
         )
         assert isinstance(r.setup, dict) and r.setup and r.seed == R.TINY.seed and r.seconds > 0
@@ -200,7 +202,7 @@ def test_result_figures_label_the_values_that_were_run():
     assert sweep.layout.yaxis.title.text == "test errors (of 10,000)"
 
 
-def test_consistent_teaching_on_elastic_views_runs_the_teacher_on_each_batch(tiny_data, tmp_path):
+def test_each_view_adds_a_fair_pair_trained_on_the_same_views_and_schedule(tiny_data, tmp_path):
     teacher = ensure_teacher(R.TINY.teacher, tiny_data, tmp_path)
     calls = []
     real = teacher.logits
@@ -210,14 +212,83 @@ def test_consistent_teaching_on_elastic_views_runs_the_teacher_on_each_batch(tin
         return real(x)
 
     teacher.logits = counted
-    s = replace(R.TINY, seeds=1, consistent_elastic=34.0)
+    s = replace(R.TINY, seeds=2, views=(0.0, 34.0))
     result = E.main_table(Bench.of(tiny_data, teacher, s))
-    whats = [r["what"] for r in result.rows]
-    assert "jitter and elastic distortions, labels only" in whats[3] and "consistent teaching" in whats[4]
-    # once for the cached (unjittered) logits, then once per training batch of the consistent pair
-    batches = -(-len(tiny_data.train_y) // s.batch_size) * s.epochs
-    assert len(calls) == 1 + batches and calls[0] == len(tiny_data.train_y)
-    assert "elastic" in result.notes[0]
+    students = result.rows[1:]
+    assert [r["views"] for r in students] == ["plain images"] * 2 + ["2-px jitter"] * 2 + [
+        "2-px jitter + elastic 34"
+    ] * 2
+    labels, taught = students[4], students[5]
+    assert "labels only" in labels["what"] and "taught consistently" in taught["what"]
+    # the fair pair: same views, same schedule, read from the result; the same schedule as the paper's pair
+    assert (
+        labels["schedule"]
+        == taught["schedule"]
+        == students[0]["schedule"]
+        == "adam 0.003, 1 epochs, batch 64"
+    )
+    assert all(len(r["seeds"]) == 2 for r in students)
+    # the teacher: once for the plain images, 25 shifts once, then live on each elastic batch of each seed
+    n = len(tiny_data.train_y)
+    batches = [min(s.batch_size, n - i) for i in range(0, n, s.batch_size)] * s.epochs
+    assert calls == [n] * 26 + batches * s.seeds
+    assert len(result.checks) == 3 and "2-px jitter + elastic 34" in result.checks[2]["effect"]
+    assert any("teacher's own views (2-px jitter + elastic 34)" in n for n in result.notes)
+    assert [m["model"] for m in result.models][-2:] == [
+        "student, on 2-px jitter + elastic 34, labels only",
+        "student, on 2-px jitter + elastic 34, consistent teaching",
+    ]
+
+
+def test_the_full_presets_main_table_has_a_fair_pair_on_the_shipped_teachers_own_views(tiny_data, tmp_path):
+    from kdviz.shipped import read_card
+    from kdviz.teacher import TeacherSpec
+
+    learnt_on = TeacherSpec(**read_card()["spec"]).start_from.elastic  # the shipped teacher's views
+    teacher = ensure_teacher(R.TINY.teacher, tiny_data, tmp_path)
+    s = replace(R.FULL, student=(16,), epochs=2, seeds=1)  # FULL's pairs and schedule, small and short
+    rows = E.main_table(Bench.of(tiny_data, teacher, s)).rows
+    fair = [r for r in rows if r.get("views") == E.view_name(learnt_on)]
+    assert len(fair) == 2 and "labels only" in fair[0]["what"] and "consistently" in fair[1]["what"]
+    assert (
+        fair[0]["schedule"] == fair[1]["schedule"] == rows[1]["schedule"] == "sgd 0.05, 2 epochs, batch 128"
+    )
+
+
+def test_a_run_cut_off_skips_its_finished_fits_and_resumes_the_cut_one_bit_for_bit(
+    tiny_data, tmp_path, monkeypatch
+):
+    import kdviz.bench as B
+
+    monkeypatch.setattr(B, "SAVE_EVERY", 0.0)  # a snapshot after every epoch
+    teacher = ensure_teacher(R.TINY.teacher, tiny_data, tmp_path)
+    s = replace(R.TINY, seeds=2, epochs=3, views=(0.0,))  # 4 fits of 3 epochs
+    whole = E.main_table(Bench.of(tiny_data, teacher, s))
+    epochs = []
+
+    def count(ev):
+        epochs.append(ev.epoch) if ev.kind == "epoch" else None
+
+    cut = Bench.of(tiny_data, teacher, s, lambda: len(epochs) >= 5, count, tmp_path / "fits")
+    with pytest.raises(Stopped):  # in the 2nd fit, after its 2nd epoch
+        E.main_table(cut)
+    assert epochs == [1, 2, 3, 1, 2] and len(list((tmp_path / "fits").glob("fit-*.pt"))) == 2
+    epochs.clear()
+    again = Bench.of(tiny_data, teacher, s, on_progress=count, saves=tmp_path / "fits")
+    resumed = E.main_table(again)
+    assert epochs == [3, 1, 2, 3, 1, 2, 3]  # fit 1 read back, fit 2 from its 3rd epoch, fits 3-4 whole
+    assert resumed.rows == whole.rows
+    again.forget()
+    assert not list((tmp_path / "fits").glob("fit-*"))
+    (tmp_path / "fits" / "fit-x.pt").write_bytes(b"not ours")
+    assert B._load(tmp_path / "fits" / "fit-x.pt") is None
+
+
+def test_the_fair_note_says_what_the_teachers_own_views_show_whichever_way():
+    won = E.fair_note("2-px jitter + elastic 34", 70.0, 60.0, 140.0, 80.0)
+    assert "worth 10.0 errors there, against 60.0 on plain images" in won
+    lost = E.fair_note("2-px jitter + elastic 34", 60.0, 62.0, 140.0, 80.0)
+    assert "no gain from the teacher there" in lost and "60.0 errors distillation saves" in lost
 
 
 def test_the_full_preset_trains_the_main_tables_students_with_sgd(tiny_data, tmp_path):
@@ -229,8 +300,8 @@ def test_the_full_preset_trains_the_main_tables_students_with_sgd(tiny_data, tmp
     with pytest.raises(ValueError, match="optimizer"):
         replace(R.TINY, main_optimizer="rmsprop").main_config()
     teacher = ensure_teacher(R.TINY.teacher, tiny_data, tmp_path)
-    adam = E.main_table(Bench.of(tiny_data, teacher, replace(R.TINY, seeds=1, consistent=False)))
-    sgd_recipe = replace(R.TINY, seeds=1, consistent=False, main_optimizer="sgd")
+    adam = E.main_table(Bench.of(tiny_data, teacher, replace(R.TINY, seeds=1, views=())))
+    sgd_recipe = replace(R.TINY, seeds=1, views=(), main_optimizer="sgd")
     sgd = E.main_table(Bench.of(tiny_data, teacher, sgd_recipe))
     assert adam.setup["optimizer"] == f"adam {R.TINY.lr:g}" and sgd.setup["optimizer"] == "sgd 0.05"
     assert adam.rows[1:] != sgd.rows[1:]  # a different optimizer trains different students

@@ -54,8 +54,8 @@ def test_page_runs_the_tiny_preset_and_shows_results(page_env):
         "teacher",
         "student, labels only",
         "student, distilled",
-        "student, on jitter, labels only",
-        "student, on jitter, consistent teaching",
+        "student, on 2-px jitter, labels only",
+        "student, on 2-px jitter, consistent teaching",
     ]
     assert [f"{v:g}" for v in sizes["test errors"]] == main["this run"].tolist()
     assert sizes["hidden layers"].tolist() == ["32"] + ["16"] * 4  # TINY's teacher and student

@@ -71,6 +71,20 @@ def test_moving_t_changes_the_plot_as_the_core_says():
     assert entropy_marker["x"] == [20.0]
 
 
+def test_charts_built_once_for_the_class_keep_each_views_language_and_text_size():
+    """The Temperature charts are shared between sessions at the same T (pages.ui.layout
+    shared_figures): a Chinese or projector view must not get, or leave behind, another's figure."""
+    plain = chart(page("pages/1_Temperature.py", T="3"), 0)
+    present = chart(page("pages/1_Temperature.py", T="3", present="1"), 0)
+    chinese = chart(page("pages/1_Temperature.py", T="3", lang="zh"), 0)
+    again = chart(page("pages/1_Temperature.py", T="3"), 0)
+    assert plain["layout"]["title"]["text"].startswith("Softened distribution at T = 3")
+    assert chinese["layout"]["title"]["text"] == "T = 3 时的软化分布与原始分布"
+    assert present["layout"]["font"]["size"] == 22 and "font" not in plain["layout"]
+    assert again == plain  # the projector view's sizes did not leak into the shared figure
+    np.testing.assert_allclose(chinese["data"][1]["y"], softmax_t(DOC, 3).numpy(), rtol=1e-9)
+
+
 def test_link_restores_state():
     at = page("pages/1_Temperature.py", T="20", preset="mnist")
     assert not at.exception and at.select_slider[0].value == 20.0
