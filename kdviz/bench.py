@@ -69,14 +69,15 @@ class Bench:
         )
 
     def fit(
-        self, hidden, T, alpha, cfg: TrainConfig, targets: TeacherTargets | None = None
+        self, hidden, T, alpha, cfg: TrainConfig, targets: TeacherTargets | None = None, inits=None
     ) -> tuple[StackedMLP, Progress]:
         """Train K = len(T) students together to the end, from the teacher's cached logits unless
         `targets` says otherwise; (model, last epoch event). Stopped (kdviz.control) if asked.
+        All start from `cfg.seed`'s weights, or each from its own seed in `inits` (kdviz.models).
         With `saves`, a finished fit is read back and a cut-off one resumed (module docstring)."""
-        model = StackedMLP(hidden, k=len(T), seed=cfg.seed).to(self.data.device)
+        model = StackedMLP(hidden, k=len(T), seed=cfg.seed, inits=inits).to(self.data.device)
         targets = Cached(self.logits) if targets is None else targets
-        path = self._path(hidden, T, alpha, cfg, targets)
+        path = self._path(hidden, T, alpha, cfg, targets, inits)
         state = _load(path)
         if state is not None:
             self.fit_files.add(path)
@@ -105,12 +106,20 @@ class Bench:
                 path.unlink()
         self.fit_files.clear()
 
-    def _path(self, hidden, T, alpha, cfg, targets) -> Path | None:
+    def _path(self, hidden, T, alpha, cfg, targets, inits) -> Path | None:
         if self.saves is None:
             return None
-        about = repr(
-            (tuple(hidden), tuple(T), tuple(alpha), cfg, type(targets).__name__, self.data.device.type)
+        inits = None if inits is None else tuple(inits)
+        about = (
+            tuple(hidden),
+            tuple(T),
+            tuple(alpha),
+            cfg,
+            inits,
+            type(targets).__name__,
+            self.data.device.type,
         )
+        about = repr(about)
         digest = hashlib.sha256(about.encode())
         digest.update(self.logits.detach().cpu().contiguous().numpy().tobytes())  # which teacher
         return self.saves / f"fit-{digest.hexdigest()[:24]}.pt"

@@ -219,7 +219,14 @@ def cmd_distill(args) -> dict:
     teacher = runs.default_teacher(data, args.cache_dir, on_progress=Bar("teacher"))
     if teacher.note:
         print(f"kdviz: {teacher.note}", file=sys.stderr)
-    result = runs.lab(data, teacher.logits(data.train_x), teacher.test_errors, cfg, Bar("students"))
+    result = runs.lab(
+        data,
+        teacher.logits(data.train_x),
+        teacher.test_errors,
+        cfg,
+        Bar("students"),
+        teacher_hidden=teacher.hidden,
+    )
     return {
         "teacher_errors": teacher.test_errors,
         "labels_only_errors": result.labels_only,

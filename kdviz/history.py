@@ -30,7 +30,8 @@ from kdviz.i18n import N_, _
 from kdviz.store import NotOurs, Store
 
 APPLICATION_ID = 0x6B647672  # "kdvr" in an SQLite file's header: our database, not someone else's
-SCHEMA = 4  # 1: a row per run of two students (before races of six); 2: no indices; 3: no lesson
+# 1: a row per run of two students (before races of six); 2: no indices; 3: no lesson; 4: no knowledge
+SCHEMA = 5
 TABLES = sa.MetaData()
 RUNS = sa.Table(
     "runs",
@@ -63,6 +64,8 @@ RUNS = sa.Table(
         }.items()
     ),
     sa.Column("lesson", sa.Text, nullable=False, server_default=""),  # its lesson's join code, if any
+    # what the student learnt from besides the labels (kdviz.train.KNOWLEDGE)
+    sa.Column("knowledge", sa.Text, nullable=False, server_default="logits"),
     # a semester's history: the class table sorts, filters and pages in SQL
     sa.Index("runs_by_errors", "errors", "run"),
     sa.Index("runs_by_created", "created"),
@@ -85,7 +88,12 @@ def _add_lessons(conn) -> None:
 
 # How to bring an older format up to SCHEMA, step by step, keeping its rows (version -> step).
 # Version 1 stored a run of two students in one row: it cannot be read as students and is set aside.
-MIGRATIONS = {2: _add_indices, 3: _add_lessons}
+def _add_knowledge(conn) -> None:
+    # every student before format 5 learnt from the teacher's logits (or from nothing: labels only)
+    conn.execute(sa.text("ALTER TABLE runs ADD COLUMN knowledge TEXT NOT NULL DEFAULT 'logits'"))
+
+
+MIGRATIONS = {2: _add_indices, 3: _add_lessons, 4: _add_knowledge}
 PAGE = 50  # students per page of the class table
 COLUMNS = (
     "run",
@@ -109,6 +117,7 @@ COLUMNS = (
     "status",
     "curve",
     "lesson",
+    "knowledge",
 )
 
 
@@ -141,6 +150,7 @@ class Record:
     name: str = ""  # typed by the student, optional
     curve: list[tuple[int, int]] = field(default_factory=list)  # (epoch, test errors)
     lesson: str = ""  # the join code of the lesson open on the server when it ended, if any
+    knowledge: str = "logits"  # what it learnt from besides the labels (kdviz.train.KNOWLEDGE)
     id: int = 0  # set by the database
     created: str = ""  # UTC, ISO 8601, set by the database
 
@@ -150,7 +160,7 @@ class Record:
 
     @property
     def loss_name(self) -> str:
-        return loss_name(self.T, self.alpha, self.anneal)
+        return loss_name(self.T, self.alpha, self.anneal, self.knowledge)
 
 
 class RunHistory:
@@ -316,7 +326,7 @@ def _table_row(r) -> dict:
         N_("run"): get("run"),
         N_("name"): get("name") or "-",
         N_("student"): get("student"),
-        N_("loss"): loss_name(get("T"), get("alpha"), bool(get("anneal"))),
+        N_("loss"): loss_name(get("T"), get("alpha"), bool(get("anneal")), get("knowledge")),
         N_("images"): get("images"),
         N_("omit"): get("omit"),
         N_("epochs"): f"{get('epochs_done')}/{get('epochs')}",

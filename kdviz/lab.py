@@ -91,6 +91,7 @@ class LabResult:
                 name=name,
                 curve=[(row[0], row[1 + k]) for row in self.curve],
                 lesson=lesson,
+                knowledge=s.knowledge,
             )
             for k, s in enumerate(c.students)
         ]

@@ -9,6 +9,27 @@ alpha is the weight of the teacher's soft targets: 0 is ordinary training on lab
 with the teacher's distribution as the target. The gradient of the KL w.r.t. a student
 logit is (q_i - p_i) / T, so the soft term shrinks like 1/T^2 as T grows; multiplying
 by T^2 keeps soft and hard terms comparable when T changes (paper, section 2).
+
+The survey among our sources (001) names other kinds of knowledge than the logits (response-
+based): feature-based and relation-based; and other schemes than a fixed teacher (offline):
+online, where students teach each other. Each of these terms takes the soft term's place in the
+same formula, L = alpha * term + (1 - alpha) * CE, so alpha means one thing in every row: the
+weight of what a student learns from someone other than the labels.
+
+    hint      feature-based (FitNets, Romero et al. 2015): the student's last hidden layer h_s,
+              through a learned linear projection W (its units x the teacher's), regresses the
+              teacher's last hidden layer h_t: the mean over the batch and the teacher's units of
+              (h_s W - h_t)^2. FitNets trains the hint first and distils after; here both at once.
+    relation  relation-based (RKD's distance term, Park et al. 2019): the student matches how far
+              apart the teacher puts a batch's images from each other, not where it puts them.
+              psi(i, j) = ||z_i - z_j|| / mu, mu the mean distance over the batch's pairs (so the
+              two spaces' scales and sizes do not matter); the Huber loss (delta 1) between the
+              student's and the teacher's psi, averaged over the pairs i != j, times RKD's weight
+              for it, 25. On the last hidden layers.
+    mutual    online (deep mutual learning, Zhang et al. 2018): two students with different initial
+              weights and no teacher; each one's soft term is the KL above with the other's current
+              logits as the target, held fixed for the step. DML updates the two in turn; here both
+              on the same step, from the same batch (`stacked_losses` with one target per student).
 """
 
 from __future__ import annotations
@@ -59,18 +80,23 @@ def distillation_loss(
     )
 
 
+RELATION_WEIGHT = 25.0  # RKD's weight on its distance term (Park et al. 2019, lambda_D)
+
+
 def stacked_losses(
     student_logits: torch.Tensor,  # (K, B, C): K students on the same batch
-    teacher_logits: torch.Tensor | None,  # (B, C), or None when every alpha is 0
+    teacher_logits: torch.Tensor | None,  # (B, C); (K, B, C): one target each (mutual); None: no one
     targets: torch.Tensor,  # (B,)
     T: torch.Tensor,  # (K,) one temperature per student
     alpha: torch.Tensor,  # (K,) one alpha per student
+    knowledge: tuple[torch.Tensor, torch.Tensor] | None = None,  # ((K,) bool: uses it, (K,) terms)
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-student soft and hard terms, and the total loss to minimise.
 
     Each student's total is alpha_k * soft_k + (1 - alpha_k) * hard_k, the same formula
     as `distillation_loss`; the totals are summed (not averaged) so every student
-    receives exactly the gradient it would get if trained alone.
+    receives exactly the gradient it would get if trained alone. A student marked in
+    `knowledge` has another kind's term (hint, relation) in its soft term's place.
     """
     K, B, C = student_logits.shape
     hard = (
@@ -82,9 +108,43 @@ def stacked_losses(
         soft = torch.zeros_like(hard)
     else:
         t = T.view(K, 1, 1).to(student_logits.dtype)
+        teacher = teacher_logits.detach()
         log_qs = F.log_softmax(student_logits / t, dim=-1)
-        log_qt = F.log_softmax(teacher_logits.detach().unsqueeze(0) / t, dim=-1)
+        log_qt = F.log_softmax((teacher if teacher.dim() == 3 else teacher.unsqueeze(0)) / t, dim=-1)
         kl = (log_qt.exp() * (log_qt - log_qs)).sum(-1).mean(1)  # (K,) batchmean
         soft = T.to(kl.dtype) ** 2 * kl
+    if knowledge is not None:
+        uses, terms = knowledge
+        soft = torch.where(uses, terms, soft)
     total = (alpha * soft + (1 - alpha) * hard).sum()
     return total, soft.detach(), hard.detach()
+
+
+def hint_terms(hidden: torch.Tensor, teacher_hidden: torch.Tensor, projection: torch.Tensor) -> torch.Tensor:
+    """FitNets' hint (module docstring): (K, B, units) students, (B, units_t) teacher, (K, units,
+    units_t) projections -> (K,) mean squared error of each projected student layer."""
+    return (torch.bmm(hidden, projection) - teacher_hidden.detach().unsqueeze(0)).square().mean((1, 2))
+
+
+def relation_terms(hidden: torch.Tensor, teacher_hidden: torch.Tensor) -> torch.Tensor:
+    """RKD's distance term (module docstring): (K, B, units) students, (B, units_t) teacher -> (K,).
+    A batch of one image has no pairs: 0."""
+    K, B = hidden.shape[:2]
+    if B < 2:
+        return hidden.sum((1, 2)) * 0.0
+    pairs = ~torch.eye(B, dtype=torch.bool, device=hidden.device)
+    psi_s = _relative_distances(hidden, pairs)
+    with torch.no_grad():
+        psi_t = _relative_distances(teacher_hidden.unsqueeze(0), pairs)
+    huber = F.smooth_l1_loss(psi_s, psi_t.expand_as(psi_s), reduction="none", beta=1.0)
+    return RELATION_WEIGHT * huber[:, pairs].mean(1)
+
+
+def _relative_distances(z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """(K, B, D) -> (K, B, B): each pair's Euclidean distance over the mean of the batch's pairs."""
+    squares = z.square().sum(-1)
+    d2 = squares.unsqueeze(2) + squares.unsqueeze(1) - 2 * torch.bmm(z, z.transpose(1, 2))
+    # the diagonal is ~0 and outside every mean; the floor keeps sqrt's gradient finite there
+    d = d2.clamp(min=1e-12).sqrt()
+    mu = d[:, pairs].mean(1).clamp(min=1e-12)
+    return d / mu.view(-1, 1, 1)

@@ -3,6 +3,11 @@
 A teacher is K = 1. A comparison (labels-only vs distilled) or a sweep is K students of
 one shape: weights (K, in, out), one batched matmul per layer. Adam's update is
 elementwise, so K stacked students train exactly as K separate ones would.
+
+By default the K copies start from the same weights, so students in a comparison differ only
+by their loss. `inits` gives each copy its own seed instead: the same comparison repeated over
+seeds (same batches, different initial weights) trains as one stack too, and copy k starts
+exactly where a lone model of seed inits[k] would.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ class StackedMLP(nn.Module):
 
     All K copies start from the same initial weights (drawn from `seed` with
     nn.Linear's default uniform(-1/sqrt(fan_in), 1/sqrt(fan_in))), so students in a
-    comparison differ only by their loss.
+    comparison differ only by their loss; or, with `inits` (one seed per copy), each from its own.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class StackedMLP(nn.Module):
         seed: int = 0,
         in_features: int = 784,
         classes: int = 10,
+        inits: Sequence[int] | None = None,  # one initial-weights seed per copy; None: all `seed`
     ):
         super().__init__()
         self.hidden = check_hidden(hidden)
@@ -83,18 +89,23 @@ class StackedMLP(nn.Module):
         # run's masks do not depend on other threads or on the process-wide seed, and a
         # resumed run draws the same masks as an unbroken one.
         self.generator: torch.Generator | None = None
-        g = torch.Generator().manual_seed(int(seed))
-        sizes = [in_features, *self.hidden, classes]
+        inits = [int(seed)] * self.k if inits is None else [int(i) for i in inits]
+        if len(inits) != self.k:
+            raise ValueError(
+                _("need one initial-weights seed per model ({models}), got {count}").format(
+                    models=self.k, count=len(inits)
+                )
+            )
+        drawn = {i: _initial_weights(self.hidden, i, in_features, classes) for i in dict.fromkeys(inits)}
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
-        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-            bound = 1.0 / math.sqrt(fan_in)
-            w = (torch.rand(fan_in, fan_out, generator=g) * 2 - 1) * bound
-            b = (torch.rand(1, fan_out, generator=g) * 2 - 1) * bound
-            self.weights.append(nn.Parameter(w.expand(self.k, -1, -1).clone()))
-            self.biases.append(nn.Parameter(b.expand(self.k, -1, -1).clone()))
+        for layer in range(len(self.hidden) + 1):
+            self.weights.append(nn.Parameter(torch.stack([drawn[i][layer][0] for i in inits])))
+            self.biases.append(nn.Parameter(torch.stack([drawn[i][layer][1] for i in inits])))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, 784) shared by all K, or (K, B, 784) -> logits (K, B, 10)."""
+    def forward(self, x: torch.Tensor, with_hidden: bool = False):
+        """x: (B, 784) shared by all K, or (K, B, 784) -> logits (K, B, 10); `with_hidden`:
+        (logits, the last hidden layer's activations (K, B, units), before dropout), what hint
+        and relation students learn from (kdviz.losses)."""
         x = (x - PIXEL_MEAN) / PIXEL_STD  # same preprocessing for teacher and students
         # K = 1 (a teacher, one student) takes plain matmuls: on a CPU a batch of one matmul
         # costs more than the matmul itself.
@@ -106,6 +117,7 @@ class StackedMLP(nn.Module):
         if self.training and self.input_dropout:
             h = _dropout(h, self.input_dropout, self.generator)
         last = len(self.weights) - 1
+        hidden = h
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
             # K = 1: views of the (1, in, out) weights, not w[0], whose backward fills a zero
             # tensor of the weight's size and copies into it (5-8% of an 800-800 student's step)
@@ -114,10 +126,13 @@ class StackedMLP(nn.Module):
             else:
                 h = torch.baddbmm(b, h, w)  # (K, B, out)
             if i < last:
-                h = F.relu(h)
+                h = hidden = F.relu(h)
                 if self.training and self.dropout:
                     h = _dropout(h, self.dropout, self.generator)
-        return h.unsqueeze(0) if one else h
+        logits = h.unsqueeze(0) if one else h
+        if with_hidden:
+            return logits, hidden.unsqueeze(0) if one else hidden
+        return logits
 
     @torch.no_grad()
     def apply_max_norm(self, max_norm: float) -> None:
@@ -128,6 +143,21 @@ class StackedMLP(nn.Module):
 
     def parameters_per_model(self) -> int:
         return sum(p[0].numel() for p in self.parameters())
+
+
+def _initial_weights(
+    hidden, seed: int, in_features: int, classes: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One model's (weight, bias) per layer from `seed`: nn.Linear's uniform(+-1/sqrt(fan_in))."""
+    g = torch.Generator().manual_seed(int(seed))
+    sizes = [in_features, *hidden, classes]
+    out = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        bound = 1.0 / math.sqrt(fan_in)
+        w = (torch.rand(fan_in, fan_out, generator=g) * 2 - 1) * bound
+        b = (torch.rand(1, fan_out, generator=g) * 2 - 1) * bound
+        out.append((w, b))
+    return out
 
 
 def _dropout(h: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:

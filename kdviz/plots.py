@@ -264,10 +264,11 @@ def bias_sweep(curve: pd.DataFrame, n_test: int) -> go.Figure:
 
 
 def grouped_lines(
-    df: pd.DataFrame, x: str, y: str, by: str, title: str, xtitle: str, ytitle: str, log_x=False
+    df: pd.DataFrame, x: str, y: str, by: str, title: str, xtitle: str, ytitle: str, log_x=False, spread=None
 ):
     """One line per value of `by`; on a log x axis only the values that were run are labelled
-    (plotly's minor log ticks crowd a narrow chart)."""
+    (plotly's minor log ticks crowd a narrow chart). `spread`: a column of +- error bars (a
+    standard deviation over seeds), drawn where it is in `df` and not 0 (older results lack it)."""
     lines = [
         go.Scatter(
             x=part[x].tolist(),
@@ -275,6 +276,9 @@ def grouped_lines(
             mode="lines+markers",
             name=str(name),
             line=dict(color=COLORS[i % len(COLORS)]),
+            error_y=dict(type="data", array=part[spread].tolist(), visible=True)
+            if spread in part and part[spread].any()
+            else None,
         )
         for i, (name, part) in enumerate(df.groupby(by, sort=False))
     ]
@@ -293,7 +297,17 @@ def experiment_figure(name: str, curve: pd.DataFrame | None, test_total: int) ->
         return bias_sweep(curve, test_total)
     if name == "temperature":
         return grouped_lines(
-            curve, "T", "errors", "student", _("Test errors vs T"), _("T (log scale)"), _("test errors"), True
+            curve,
+            "T",
+            "errors",
+            "student",
+            _("Test errors vs T (bars: spread over seeds)")
+            if "sd" in curve and curve["sd"].any()
+            else _("Test errors vs T"),
+            _("T (log scale)"),
+            _("test errors"),
+            True,
+            spread="sd",
         )
     if name == "ensemble":
         return ensemble_bars(curve, test_total)

@@ -63,6 +63,9 @@ class Recipe:
     # (alpha 0.9, 3e-3): after 20 epochs T = 1 and 2 were level (312 / 305 errors); from 30 on,
     # T = 2 led (274 vs 304 at 60; labels only 300). At 1e-2, T = 1 stayed best (270 vs 281).
     small_epochs: int = 40
+    # Seeds of the small student at each T (one stack: same batches, different initial weights).
+    # One seed is an anecdote: a 30-30 sweep's dips of 20-30 errors are inside the seed-to-seed spread.
+    small_seeds: int = 3
     matching_Ts: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 300.0)
     matching_size: int = 10000  # images the partly trained student of experiment 6 sees once
     seed: int = 0
@@ -152,6 +155,7 @@ TINY = Recipe(  # for tests on the synthetic 600-image set
     sweep_size=None,
     sweep_epochs=1,
     small_epochs=1,
+    small_seeds=2,
     matching_Ts=(1.0, 10.0, 100.0),
     matching_size=300,
     ensemble_members=3,
@@ -185,6 +189,7 @@ RECIPE_LABELS = {
     "sweep_size": N_("T sweep: training images"),
     "sweep_epochs": N_("T sweep: big student's epochs"),
     "small_epochs": N_("T sweep: small student's epochs"),
+    "small_seeds": N_("T sweep: small student's seeds at each T"),
     "matching_Ts": N_("matching logits: temperatures"),
     "matching_size": N_("matching logits: images the trained student saw"),
     "ensemble_members": N_("ensemble: members (differ only by seed)"),

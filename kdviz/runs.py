@@ -28,6 +28,7 @@ from kdviz.control import OnProgress, StopFlag, Stopped, ignore, never_stop
 from kdviz.data import MNIST
 from kdviz.device import describe
 from kdviz.distill import (
+    KNOWLEDGE_NAMES,
     MAX_STUDENTS,
     PAIR,
     DistillConfig,
@@ -35,6 +36,7 @@ from kdviz.distill import (
     Student,
     decode_students,
     encode_students,
+    knowledge_name,
     race,
     race_curves,
     race_table,
@@ -66,12 +68,12 @@ from kdviz.timing import CPU_SECONDS, race_seconds
 from kdviz.train import Progress, auto_batch, transfer_indices
 
 __all__ = [  # what pages and the CLI may use, besides the runs below
-    "DEFAULT", "EXPERIMENTS", "MAX_STUDENTS", "PAIR", "SHIPPED", "TEACHER_RECIPES", "CheckpointError",
-    "DistillConfig", "Entry", "LabResult", "RaceSizeError", "Progress", "Result", "Stopped", "Student",
-    "Teacher", "TeacherSpec",
+    "DEFAULT", "EXPERIMENTS", "KNOWLEDGE_NAMES", "MAX_STUDENTS", "PAIR", "SHIPPED", "TEACHER_RECIPES",
+    "CheckpointError", "DistillConfig", "Entry", "LabResult", "RaceSizeError", "Progress", "Result",
+    "Stopped", "Student", "Teacher", "TeacherSpec",
     "cached_teachers", "card_path", "checkpoint_path", "checkpoints", "decode_students", "encode_students",
-    "check_names", "ignore", "parse_hidden", "pool_key", "race_curves", "race_table", "shape_name",
-    "student_names", "students_from_table",
+    "check_names", "ignore", "knowledge_name", "parse_hidden", "pool_key", "race_curves", "race_table",
+    "shape_name", "student_names", "students_from_table",
 ]  # fmt: skip
 
 
@@ -156,11 +158,12 @@ def lab(
     should_stop: StopFlag = never_stop,
     limits: Limits | None = None,
     keep: Callable[[LabResult], None] = ignore,
+    teacher_hidden=None,  # the teacher's last hidden layer (Teacher.hidden): hint and relation students
 ) -> LabResult:
     """Race the students of `cfg` (kdviz.distill); `keep(result)` stores a run that finished at
     least one epoch (the class's history), even if nobody watches. Stopped before the first epoch."""
     entry = Entry(cfg, on_progress, should_stop, keep)
-    (result,) = lab_pool(data, teacher_logits, teacher_errors, [entry], limits)
+    (result,) = lab_pool(data, teacher_logits, teacher_errors, [entry], limits, teacher_hidden)
     if result is None:
         raise Stopped
     return result
@@ -172,6 +175,7 @@ def lab_pool(
     teacher_errors: int,
     entries: list[Entry],
     limits: Limits | None = None,
+    teacher_hidden=None,
 ) -> list[LabResult | None]:
     """Several races that differ only in their students (kdviz.lab.pool_key), trained as one
     stack of their distinct students: each race's numbers are what it gets alone. Each one's
@@ -180,7 +184,7 @@ def lab_pool(
     cfg = entries[0].cfg
     images = len(transfer_indices(data.train_y, cfg.train_size, cfg.omit))
     _limits(limits).check_students(cfg.hidden, images, cfg.epochs)
-    _, events = race(data, teacher_logits, cfg, pool.should_stop, students=pool.students)
+    _, events = race(data, teacher_logits, cfg, pool.should_stop, pool.students, teacher_hidden)
     return pool.run(events, images, teacher_errors)
 
 
@@ -198,7 +202,7 @@ def lab_seconds(data: MNIST, cfgs: list[DistillConfig]) -> float | None:
 
 
 def lab_together(
-    data: MNIST, teacher_logits: torch.Tensor, teacher_errors: int, cfg: DistillConfig
+    data: MNIST, teacher_logits: torch.Tensor, teacher_errors: int, cfg: DistillConfig, teacher_hidden=None
 ) -> Together:
     """How the job queue starts a class's waiting Lab races as one (kdviz.jobs.Together): jobs
     whose `details` is an Entry with the same teacher, data and pool_key."""
@@ -208,7 +212,7 @@ def lab_together(
 
     return Together(
         ("lab", id(data), id(teacher_logits), pool_key(cfg)),
-        lambda jobs: lab_pool(data, teacher_logits, teacher_errors, entries(jobs)),
+        lambda jobs: lab_pool(data, teacher_logits, teacher_errors, entries(jobs), None, teacher_hidden),
         lambda jobs: lab_seconds(data, [j.details.cfg for j in jobs]),
     )
 

@@ -177,6 +177,11 @@ class Teacher:
         """(N, 784) -> (N, 10); the teacher is frozen, so callers may cache this."""
         return predict_logits(self.model, x.to(self.model.weights[0].device))[0]
 
+    @torch.no_grad()
+    def hidden(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 784) -> (B, units): its last hidden layer, what hint and relation students learn from."""
+        return self.model(x.to(self.model.weights[0].device), with_hidden=True)[1][0]
+
 
 def teacher_training(
     spec: TeacherSpec,

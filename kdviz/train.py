@@ -27,12 +27,17 @@ from kdviz import elastic, shifts
 from kdviz.control import OnProgress, StopFlag, Stopped, ignore, never_stop
 from kdviz.data import MNIST
 from kdviz.i18n import _
-from kdviz.losses import check_alpha, stacked_losses
+from kdviz.losses import check_alpha, hint_terms, relation_terms, stacked_losses
 from kdviz.models import StackedMLP, count_errors, predict_logits
 from kdviz.targets import TeacherTargets
 from kdviz.temperature import check_temperature
 
 MAX_EPOCHS = 1000
+# What a student learns from besides the labels (kdviz.losses): the teacher's logits, its last
+# hidden layer through a learned projection (hint), how it relates a batch's images (relation),
+# or a peer student's logits (mutual: no teacher)
+KNOWLEDGE = ("logits", "hint", "relation", "mutual")
+FROM_FEATURES = ("hint", "relation")
 OPTIMIZERS = ("adam", "sgd")
 # Outside this range float32 soft targets are one-hot or uniform to rounding, and T^2 would
 # multiply rounding noise: the number would be silently wrong, so training refuses it.
@@ -193,16 +198,23 @@ def train(
     # one final temperature per model: T moves linearly from T to T_end over the run's steps
     # (start hot, anneal towards 1); None = constant T
     T_end: Sequence[float] | None = None,
+    # what each model learns from (KNOWLEDGE); None = the teacher's logits for all
+    knowledge: Sequence[str] | None = None,
+    # "mutual" models: the index of each one's peer (and the peer's, its own); -1 for the others
+    peers: Sequence[int] | None = None,
 ) -> Iterator[Progress]:
     """Train the K models of `model` together; yields Progress, ends early when asked to stop."""
     K, device = model.k, data.device
     T_, T_slope, alpha_ = _schedule(K, T, T_end, alpha, device)
-    if not bool((alpha_ > 0).any()):
-        teacher = None  # nobody listens: no teacher forward pass, not even a lookup
+    kinds, peer = _knowledge(K, knowledge, peers, model)
+    listening = [k for k in range(K) if alpha_[k] > 0]
+    if not any(kinds[k] != "mutual" for k in listening):
+        teacher = None  # nobody listens to it: no teacher forward pass, not even a lookup
     elif teacher is None:
         raise ValueError(_("distillation (alpha > 0) needs the teacher's logits"))
     else:
         teacher.check(cfg)
+    features = teacher is not None and any(kinds[k] in FROM_FEATURES for k in listening)
 
     idx = transfer_indices(data.train_y, cfg.train_size, cfg.omit)
     x, y = data.train_x[idx], data.train_y[idx]
@@ -215,13 +227,19 @@ def train(
 
     g = torch.Generator().manual_seed(int(cfg.seed))  # batch order and jitter
     model.generator = torch.Generator(device).manual_seed(int(cfg.seed))  # dropout masks
+    hints = [k for k in range(K) if kinds[k] == "hint"] if features else []
+    relations = [k for k in range(K) if kinds[k] == "relation"] if features else []
+    projection = _projection(len(hints), model, teacher, x, int(cfg.seed)) if hints else None
+    weights = [*model.parameters(), *([projection] if hints else [])]
     if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True)
+        opt = torch.optim.SGD(weights, lr=cfg.lr, momentum=0.9, nesterov=True)
     else:
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        opt = torch.optim.Adam(weights, lr=cfg.lr)
     first_epoch, step, done_before = 0, 0, 0.0
     if resume is not None:
         model.load_state_dict(resume["model"])
+        if projection is not None:
+            projection.data.copy_(resume["projection"])
         opt.load_state_dict(resume["optimizer"])
         g.set_state(resume["batch_rng"])
         model.generator.set_state(resume["dropout_rng"])
@@ -236,7 +254,7 @@ def train(
             "optimizer": opt.state_dict(),
             "batch_rng": g.get_state(),
             "dropout_rng": model.generator.get_state(),
-        }
+        } | ({} if projection is None else {"projection": projection.detach().clone()})
 
     model.train()
     start, last_report = time.perf_counter() - done_before, 0.0
@@ -256,9 +274,16 @@ def train(
             tb = None if teacher is None else teacher.batch(rows, moved, xb)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * lr_factor(step, steps, warmup_steps, cfg.optimizer)
-            logits = model(xb)  # (K, B, 10)
+            known = None
+            if features:
+                logits, h = model(xb, with_hidden=True)  # (K, B, 10), (K, B, units)
+                known = _feature_terms(h, teacher.features(xb), hints, relations, projection)
+            else:
+                logits = model(xb)  # (K, B, 10)
+            if peer is not None:  # each mutual model's target: its peer's logits, held fixed
+                tb = _peer_targets(logits, tb, peer)
             T_now = T_ if T_slope is None else T_ + T_slope * (step / steps)
-            loss, soft, hard = stacked_losses(logits, tb, yb, T_now, alpha_)
+            loss, soft, hard = stacked_losses(logits, tb, yb, T_now, alpha_, known)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -300,6 +325,62 @@ def _schedule(K: int, T, T_end, alpha, device):
     if T_end is not None:
         T_slope = torch.tensor([check_training_t(t) for t in T_end], device=device) - T_
     return T_, T_slope, torch.tensor([check_alpha(a) for a in alpha], device=device)
+
+
+def _knowledge(K: int, knowledge, peers, model) -> tuple[tuple[str, ...], torch.Tensor | None]:
+    """Each model's kind of knowledge, checked, and each one's peer (itself if none), or None
+    when no model learns from a peer."""
+    kinds = ("logits",) * K if knowledge is None else tuple(knowledge)
+    if len(kinds) != K or any(k not in KNOWLEDGE for k in kinds):
+        raise ValueError(
+            _("need one kind of knowledge ({choices}) per model ({models}), got {value}").format(
+                choices=", ".join(KNOWLEDGE), models=K, value=repr(knowledge)
+            )
+        )
+    if any(k in FROM_FEATURES for k in kinds) and not model.hidden:
+        raise ValueError(_("hint and relation students learn in a hidden layer: give them one"))
+    if "mutual" not in kinds:
+        return kinds, None
+    pairs = list(peers) if peers is not None else []
+    if len(pairs) != K or any(
+        (kinds[k] == "mutual") != (0 <= p < K and p != k and pairs[p] == k and kinds[p] == "mutual")
+        for k, p in enumerate(pairs)
+    ):
+        raise ValueError(_("mutual students come in pairs, each the other's peer"))
+    return kinds, torch.tensor([p if p >= 0 else k for k, p in enumerate(pairs)])
+
+
+def _projection(n: int, model, teacher, x, seed: int) -> torch.nn.Parameter:
+    """The hint students' learned maps from their last hidden layer to the teacher's (n, units,
+    units_t), drawn like nn.Linear's weights from the run's seed."""
+    units, units_t = model.hidden[-1], teacher.features(x[:1]).shape[1]
+    g = torch.Generator().manual_seed(seed)
+    w = (torch.rand(n, units, units_t, generator=g) * 2 - 1) / units**0.5
+    return torch.nn.Parameter(w.to(x.device))
+
+
+def _feature_terms(h, teacher_h, hints, relations, projection) -> tuple[torch.Tensor, torch.Tensor]:
+    """(which models learn from the teacher's features, each one's term) for stacked_losses."""
+    K = h.shape[0]
+    uses = torch.zeros(K, dtype=torch.bool, device=h.device)
+    terms = torch.zeros(K, dtype=h.dtype, device=h.device)
+    for rows, values in (
+        (hints, lambda: hint_terms(h[hints], teacher_h, projection)),
+        (relations, lambda: relation_terms(h[relations], teacher_h)),
+    ):
+        if rows:
+            at = torch.tensor(rows, device=h.device)
+            uses[at] = True
+            terms = terms.index_put((at,), values())
+    return uses, terms
+
+
+def _peer_targets(logits: torch.Tensor, teacher: torch.Tensor | None, peer: torch.Tensor) -> torch.Tensor:
+    """(K, B, C): a mutual model's target is its peer's logits (held fixed); the others keep the
+    teacher's (their own where there is no teacher: then they do not listen)."""
+    others = logits.detach() if teacher is None else teacher.unsqueeze(0).expand_as(logits)
+    mutual = (peer != torch.arange(len(peer))).to(logits.device).view(-1, 1, 1)
+    return torch.where(mutual, logits.detach()[peer.to(logits.device)], others)
 
 
 def _check_finite(sums: torch.Tensor, epoch: int, K: int, cfg: TrainConfig) -> None:

@@ -196,7 +196,13 @@ with c3:
 st.markdown(
     _(
         "**The race**: one row per student (up to {most}). α = 0 is the labels-only student; "
-        "*anneal* lowers that student's T linearly to 1 over the run (start hot, end sharp)."
+        "*anneal* lowers that student's T linearly to 1 over the run (start hot, end sharp). "
+        "*Learns from* is the kind of knowledge (the survey's three, and one scheme): the teacher's "
+        "logits (the paper); a hint, where its last hidden layer learns to predict the teacher's "
+        "through a learned map (FitNets); relations, where it matches how far apart the teacher puts "
+        "the batch's images (RKD); or a peer, a second student with other initial weights and no "
+        "teacher, each learning from the other's logits (mutual learning). α weighs that against "
+        "the labels in every row."
     ).format(most=runs.MAX_STUDENTS)
 )
 # The editor's starting table is fixed per session (from the link), so edits are not reset by reruns.
@@ -211,6 +217,13 @@ edited = st.data_editor(
         "T": st.column_config.TextColumn(_("T (temperature)"), default="20"),
         "alpha": st.column_config.TextColumn(_("α (weight of the teacher)"), default="0.9"),
         "anneal": st.column_config.CheckboxColumn(_("anneal T to 1"), default=False),
+        "knowledge": st.column_config.SelectboxColumn(
+            _("learns from"),
+            options=list(runs.KNOWLEDGE_NAMES),
+            default="logits",
+            required=True,
+            format_func=runs.knowledge_name,
+        ),
     },
 )
 if not 1 <= epochs <= limits.max_epochs:
@@ -272,7 +285,7 @@ if b1.button(_("Train students"), type="primary", disabled=busy):
         else runs.ignore
     )
     # Classmates' races of the same setup that wait together train as one (kdviz.lab.Pool).
-    together = runs.lab_together(data, teacher_logits, teacher.test_errors, cfg)
+    together = runs.lab_together(data, teacher_logits, teacher.test_errors, cfg, teacher.hidden)
     if start_run(
         "lab_job",
         device,

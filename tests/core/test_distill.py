@@ -47,9 +47,9 @@ def test_an_annealed_temperature_falls_linearly_to_one(tiny_data, monkeypatch):
     seen = []
     real = losses.stacked_losses
 
-    def spy(student_logits, teacher_logits, targets, T, alpha):
+    def spy(student_logits, teacher_logits, targets, T, alpha, knowledge=None):
         seen.append(T.tolist())
-        return real(student_logits, teacher_logits, targets, T, alpha)
+        return real(student_logits, teacher_logits, targets, T, alpha, knowledge)
 
     monkeypatch.setattr(train, "stacked_losses", spy)
     logits = torch.randn(len(tiny_data.train_y), 10)
@@ -146,7 +146,10 @@ HOSTILE = [
 @pytest.mark.parametrize("T, alpha, said", HOSTILE)
 def test_a_bad_cell_in_the_race_table_is_named_not_clamped(T, alpha, said):
     rows = runs.race_table(PAIR)
-    assert rows == [{"T": "20", "alpha": "0", "anneal": False}, {"T": "20", "alpha": "0.9", "anneal": False}]
+    assert rows == [
+        {"T": "20", "alpha": "0", "anneal": False, "knowledge": "logits"},
+        {"T": "20", "alpha": "0.9", "anneal": False, "knowledge": "logits"},
+    ]
     rows[1] |= {"T": T, "alpha": alpha}
     with pytest.raises(ValueError) as refused:
         students_from_table(rows)
@@ -214,3 +217,103 @@ def test_a_pool_is_estimated_by_its_distinct_students(tiny_data):
     one = runs.lab_seconds(tiny_data, [pair])
     assert runs.lab_seconds(tiny_data, [pair] * 30) == one  # thirty identical races: one race
     assert runs.lab_seconds(tiny_data, [pair, three]) > runs.lab_seconds(tiny_data, [three]) > one
+
+
+# --- the survey's other kinds of knowledge in a race
+KINDS = (Student(4, 0), Student(4, 0.5), Student(4, 0.5, knowledge="hint"))
+KINDS += (Student(4, 0.5, knowledge="relation"), Student(2, 0.5, knowledge="mutual"))
+
+
+def tiny_teacher(data):
+    from kdviz.models import StackedMLP, predict_logits
+
+    teacher = StackedMLP((12,), seed=9).eval()
+    return predict_logits(teacher, data.train_x)[0], lambda x: teacher(x, with_hidden=True)[1][0]
+
+
+def test_each_kind_of_knowledge_trains_in_the_stack_as_it_would_alone(tiny_data):
+    logits, hidden = tiny_teacher(tiny_data)
+    cfg = DistillConfig(hidden=(16,), students=KINDS, epochs=2)
+    model, events = race(tiny_data, logits, cfg, teacher_hidden=hidden)
+    last = train.run_to_end(events)
+    assert model.k == 6 and len(last.test_errors) == len(last.soft_loss) == 5  # the peer is not a student
+    for k in (2, 3, 4):  # hint, relation, mutual (with its own peer)
+        alone, events = race(
+            tiny_data,
+            logits,
+            DistillConfig(hidden=(16,), students=(KINDS[k],), epochs=2),
+            teacher_hidden=hidden,
+        )
+        train.run_to_end(events)
+        torch.testing.assert_close(model.weights[0][k], alone.weights[0][0], atol=1e-5, rtol=1e-4)
+    # the peer started elsewhere (other initial weights) and learnt as its student did
+    assert not torch.equal(model.weights[0][4], model.weights[0][5])
+
+
+def test_hint_and_relation_terms_fall_and_the_projection_learns(tiny_data, monkeypatch):
+    logits, hidden = tiny_teacher(tiny_data)
+    projections = []
+    real = train._projection
+    monkeypatch.setattr(train, "_projection", lambda *a: projections.append(real(*a)) or projections[-1])
+    cfg = DistillConfig(hidden=(16,), students=KINDS[2:4], epochs=6, lr=3e-3, eval_every=1)
+    model, events = race(tiny_data, logits, cfg, teacher_hidden=hidden)
+    first = drawn = None
+    for ev in events:
+        if ev.kind == "epoch" and first is None:
+            first = ev.soft_loss
+            drawn = projections[0].detach().clone()
+    assert ev.soft_loss[0] < 0.8 * first[0] and ev.soft_loss[1] < 0.8 * first[1], (first, ev.soft_loss)
+    assert not torch.equal(projections[0].detach(), drawn)  # the hint's projection has gradients
+
+
+def test_a_mutual_pair_both_learn_without_a_teacher(tiny_data):
+    from kdviz.models import StackedMLP
+
+    model = StackedMLP((16,), k=2, inits=(0, 1))
+    cfg = train.TrainConfig(epochs=5, batch_size=64, lr=3e-3)
+    events = train.train(
+        model, tiny_data, cfg, (2.0, 2.0), (0.5, 0.5), None, knowledge=("mutual",) * 2, peers=(1, 0)
+    )
+    epochs = [ev for ev in events if ev.kind == "epoch"]
+    total = [[0.5 * s + 0.5 * h for s, h in zip(ev.soft_loss, ev.hard_loss)] for ev in epochs]
+    assert all(total[-1][k] < 0.7 * total[0][k] for k in range(2)), total  # each one's loss falls
+    with pytest.raises(ValueError, match="mutual students come in pairs"):
+        next(
+            train.train(
+                model,
+                tiny_data,
+                cfg,
+                (2.0, 2.0),
+                (0.5, 0.5),
+                None,
+                knowledge=("mutual", "logits"),
+                peers=(1, 0),
+            )
+        )
+
+
+def test_kinds_of_knowledge_survive_the_link_the_table_and_their_names():
+    assert decode_students(encode_students(KINDS)) == KINDS
+    assert encode_students(KINDS) == "4:0,4:0.5,4:0.5:hint,4:0.5:relation,2:0.5:mutual"
+    assert decode_students("20:0.9:a:mutual") == (Student(20, 0.9, True, "mutual"),)
+    for bad in ["4:0.5:teacher", "4:0.5:hint:a", "4:0.5:hint:relation"]:
+        with pytest.raises(ValueError):
+            decode_students(bad)
+    assert students_from_table(runs.race_table(KINDS)) == KINDS
+    assert [s.loss_name for s in KINDS] == [
+        "labels only",
+        "T = 4, α = 0.5",
+        "hint, α = 0.5",
+        "relation, α = 0.5",
+        "mutual, T = 2, α = 0.5",
+    ]
+    assert Student(4, 0, knowledge="hint") == Student(4, 0)  # listening to no one: labels only
+    with pytest.raises(ValueError, match="a student learns from one of logits, hint, relation, mutual"):
+        Student(4, 0.5, knowledge="features")
+
+
+def test_a_hint_student_without_the_teachers_hidden_layer_is_refused(tiny_data):
+    logits, _hidden = tiny_teacher(tiny_data)
+    cfg = DistillConfig(hidden=(16,), students=(KINDS[2],), epochs=1)
+    with pytest.raises(ValueError, match="need the teacher's hidden layer"):
+        train.run_to_end(race(tiny_data, logits, cfg)[1])

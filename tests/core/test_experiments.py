@@ -284,6 +284,33 @@ def test_a_run_cut_off_skips_its_finished_fits_and_resumes_the_cut_one_bit_for_b
     assert B._load(tmp_path / "fits" / "fit-x.pt") is None
 
 
+def test_the_small_students_sweep_runs_over_seeds_and_calls_a_best_t_only_beyond_their_spread(
+    tiny_data, tmp_path
+):
+    teacher = ensure_teacher(R.TINY.teacher, tiny_data, tmp_path)
+    s = replace(R.TINY, small_seeds=3)
+    bench = Bench.of(tiny_data, teacher, s)
+    found = E.temperature_sweep(bench)
+    small = found.curve[found.curve["student"] == shape_name(s.small)].set_index("T")
+    assert list(small.index) == list(s.sweep_Ts) and (small["sd"] > 0).any()
+    # each point is the mean of 3 seeds, each seed as it trains alone
+    cfg = s.config(s.small_epochs, s.sweep_size)
+    alone = [
+        bench.fit(s.small, (1.0,), (s.alpha,), cfg, inits=[s.seed + j])[1].test_errors[0] for j in range(3)
+    ]
+    assert small.loc[1.0, "errors"] == pytest.approx(np.mean(alone)) and small.loc[
+        1.0, "sd"
+    ] == pytest.approx(np.std(alone, ddof=1))
+    best = small["errors"].idxmin()
+    hot = small[small.index >= 8]["errors"].idxmin()
+    lead, spread = small.loc[hot, "errors"] - small.loc[best, "errors"], max(small.loc[[hot, best], "sd"])
+    assert found.checks[0]["holds"] == (2 <= best <= 4 and lead > spread)
+    assert f"leads every T >= 8 by {lead:.1f} errors" in found.notes[0] and f"{spread:.1f}" in found.notes[0]
+    cold = small.loc[1.0, "errors"] - small.loc[best, "errors"]
+    assert best == 1.0 or f"leads T = 1 by {cold:.1f} errors" in found.notes[1]
+    assert found.setup["small seeds"] == 3
+
+
 def test_the_fair_note_says_what_the_teachers_own_views_show_whichever_way():
     won = E.fair_note("2-px jitter + elastic 34", 70.0, 60.0, 140.0, 80.0)
     assert "worth 10.0 errors there, against 60.0 on plain images" in won

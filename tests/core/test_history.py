@@ -29,6 +29,20 @@ def test_round_trip_and_sessions(tmp_path):
     assert [r.seed for r in RunHistory(tmp_path / "runs.sqlite").runs()] == [1, 2]  # survives a restart
 
 
+def test_what_a_student_learnt_from_is_kept_and_shown(tmp_path):
+    from dataclasses import replace
+
+    h = RunHistory(tmp_path / "runs.sqlite")
+    h.add([replace(record(2), knowledge=k) for k in ("hint", "relation", "mutual")])
+    rows = h.runs()
+    assert [r.knowledge for r in rows] == ["hint", "relation", "mutual"]
+    assert class_table(rows)["loss"].tolist() == [
+        "hint, α = 0.9",
+        "relation, α = 0.9",
+        "mutual, T = 4, α = 0.9",
+    ]
+
+
 def test_a_race_is_stored_as_one_row_per_student_in_one_transaction(tmp_path):
     h = RunHistory(tmp_path / "runs.sqlite")
     race = [record(0, run="abc", alpha=0.0), record(1, run="abc"), record(2, run="abc")]
@@ -122,14 +136,16 @@ def test_the_csv_opens_safely_in_a_spreadsheet():
     assert [r["test errors"] for r in rows] == [str(e) for e in table["test errors"]]  # numbers untouched
 
 
-@pytest.mark.parametrize("version", [2, 3])
+@pytest.mark.parametrize("version", [2, 3, 4])
 def test_an_older_history_is_migrated_with_its_rows(tmp_path, version):
     """Issue 20: an older history keeps its rows, and gains the indices a semester needs (format
-    2) and the lesson each run belongs to (format 3)."""
+    2), the lesson each run belongs to (format 3) and what each student learnt from (format 4:
+    the teacher's logits, the only kind there was)."""
     from kdviz.history import APPLICATION_ID
 
     path = tmp_path / "runs.sqlite"
-    old = [c for c in COLUMNS if c != "lesson"]  # as kdviz wrote it before: no lesson column
+    # as kdviz wrote it before: no knowledge column, and before format 4 no lesson column
+    old = [c for c in COLUMNS if c not in ("lesson", "knowledge")] + (["lesson"] if version == 4 else [])
     with sqlite3.connect(path) as conn:
         conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         conn.execute(f"PRAGMA user_version = {version}")
@@ -138,10 +154,12 @@ def test_an_older_history_is_migrated_with_its_rows(tmp_path, version):
             + ", ".join(f'"{c}"' for c in old)
             + ")"
         )
-        if version == 3:
+        if version >= 3:
             conn.execute("CREATE INDEX runs_by_errors ON runs (errors, run)")
             conn.execute("CREATE INDEX runs_by_created ON runs (created)")
             conn.execute("CREATE INDEX runs_by_session ON runs (session)")
+        if version == 4:
+            conn.execute("CREATE INDEX runs_by_lesson ON runs (lesson, created)")
         for seed in (1, 2):
             row = {c: getattr(record(seed), c) for c in old} | {"curve": "[[1, 350]]", "anneal": 0}
             conn.execute(
@@ -152,8 +170,9 @@ def test_an_older_history_is_migrated_with_its_rows(tmp_path, version):
     h = RunHistory(path)
     assert [r.seed for r in h.runs()] == [1, 2] and not list(tmp_path.glob("*.rejected-*"))
     assert {r.lesson for r in h.runs()} == {""} and h.page(lesson="ABCD")[1] == 0
+    assert {r.knowledge for r in h.runs()} == {"logits"}
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 4
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 5
         indices = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         plan = " ".join(
             str(r) for r in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM runs ORDER BY errors, run, id")

@@ -49,6 +49,25 @@ def test_stacked_equals_one_at_a_time(tiny_data):
             assert torch.allclose(a[0], b[k], atol=1e-5), k
 
 
+def test_copies_with_their_own_seeds_train_as_those_seeds_would_alone(tiny_data):
+    """Seeds as a stack: copy k starts from, and trains like, a lone model of seed inits[k]."""
+    cfg = TrainConfig(epochs=1, batch_size=64, seed=1)
+    inits = (5, 6, 5)
+    together = StackedMLP((16, 8), k=3, inits=inits)
+    assert not torch.equal(together.weights[0][0], together.weights[0][1])
+    run_to_end(train(together, tiny_data, cfg, (1.0,) * 3, (0.0,) * 3))
+    for k, seed in enumerate(inits):
+        alone = StackedMLP((16, 8), k=1, seed=seed)
+        run_to_end(train(alone, tiny_data, cfg, (1.0,), (0.0,)))
+        for a, b in zip(alone.parameters(), together.parameters()):
+            assert torch.allclose(a[0], b[k], atol=1e-5), k
+    assert torch.equal(
+        StackedMLP((8,), k=2, seed=3).weights[0], StackedMLP((8,), k=2, inits=(3, 3)).weights[0]
+    )
+    with pytest.raises(ValueError, match="one initial-weights seed per model"):
+        StackedMLP((8,), k=2, inits=(1,))
+
+
 def test_seeded_runs_are_reproducible(tiny_data):
     runs = []
     for _ in range(2):

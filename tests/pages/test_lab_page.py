@@ -77,6 +77,33 @@ def test_a_race_of_four_students_from_a_link(tiny_env):
     assert (table["gain vs labels only"] == table["test errors"].iloc[0] - table["test errors"]).all()
 
 
+def test_a_race_of_every_kind_of_knowledge_from_a_link(tiny_env):
+    at = AppTest.from_file(LAB, default_timeout=60)
+    link = "4:0,4:0.5,4:0.5:hint,4:0.5:relation,2:0.5:mutual"
+    at.query_params.update({"student": "64", "epochs": "2", "n": "300", "students": link})
+    at.run()
+    assert not at.exception and at.query_params["students"] == link  # the link round-trips
+    assert table(at, "knowledge")["knowledge"].tolist() == ["logits", "logits", "hint", "relation", "mutual"]
+    button(at, "Train students").click().run()
+    wait_until(at, lambda at: results(at) is not None)
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    names = [d["name"] for d in charts[0]["data"]]
+    assert names == [
+        "labels only",
+        "T = 4, α = 0.5",
+        "hint, α = 0.5",
+        "relation, α = 0.5",
+        "mutual, T = 2, α = 0.5",
+    ]
+    losses = {d["name"] for c in charts for d in c["data"]}
+    assert {
+        "hint, α = 0.5: hint (MSE)",
+        "relation, α = 0.5: relation (RKD)",
+        "mutual, T = 2, α = 0.5: peer (KL)",
+    } <= losses
+    assert len(results(at)) == 5  # the mutual student's peer is not one of the race's students
+
+
 def test_a_bad_race_link_falls_back_to_the_pair(tiny_env):
     at = AppTest.from_file(LAB, default_timeout=60)
     at.query_params.update({"students": "20:7"})
