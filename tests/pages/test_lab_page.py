@@ -62,14 +62,19 @@ def test_lab_trains_teacher_then_students(lab_env):
     assert row["status"] == "done" and any("distillation" in s.value for s in at.success)
 
 
-def test_a_race_of_four_students_from_a_link(tiny_env):
+def race_from_link(link: str, before_training=lambda at: None) -> AppTest:
+    """A 2-epoch race of 64-unit students on 300 images, opened from a link and trained."""
     at = AppTest.from_file(LAB, default_timeout=60)
-    link = "20:0,2:0.5,8:0.9,20:0.9:a"
     at.query_params.update({"student": "64", "epochs": "2", "n": "300", "students": link})
     at.run()
     assert not at.exception and at.query_params["students"] == link  # the link round-trips
+    before_training(at)
     button(at, "Train students").click().run()
-    wait_until(at, lambda at: results(at) is not None)
+    return wait_until(at, lambda at: results(at) is not None)
+
+
+def test_a_race_of_four_students_from_a_link(tiny_env):
+    at = race_from_link("20:0,2:0.5,8:0.9,20:0.9:a")
     names = [d["name"] for d in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
     assert names == ["labels only", "T = 2, α = 0.5", "T = 8, α = 0.9", "T = 20→1, α = 0.9"]
     table = results(at)
@@ -78,14 +83,11 @@ def test_a_race_of_four_students_from_a_link(tiny_env):
 
 
 def test_a_race_of_every_kind_of_knowledge_from_a_link(tiny_env):
-    at = AppTest.from_file(LAB, default_timeout=60)
-    link = "4:0,4:0.5,4:0.5:hint,4:0.5:relation,2:0.5:mutual"
-    at.query_params.update({"student": "64", "epochs": "2", "n": "300", "students": link})
-    at.run()
-    assert not at.exception and at.query_params["students"] == link  # the link round-trips
-    assert table(at, "knowledge")["knowledge"].tolist() == ["logits", "logits", "hint", "relation", "mutual"]
-    button(at, "Train students").click().run()
-    wait_until(at, lambda at: results(at) is not None)
+    def shows_each_kind(at):
+        kinds = table(at, "knowledge")["knowledge"].tolist()
+        assert kinds == ["logits", "logits", "hint", "relation", "mutual"]
+
+    at = race_from_link("4:0,4:0.5,4:0.5:hint,4:0.5:relation,2:0.5:mutual", shows_each_kind)
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     names = [d["name"] for d in charts[0]["data"]]
     assert names == [
