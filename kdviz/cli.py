@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         # kdviz.experiments.EXPERIMENTS, written out: importing it costs 3 s (torch) on every command;
         # a test keeps the two the same
-        help="comma-separated: main,omit3,only78,few_labels,temperature,matching,ensemble",
+        help="comma-separated: main,omit3,only78,few_labels,temperature,matching,ensemble,knowledge",
     )
     rp.set_defaults(preset="quick")
     return parser

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from kdviz import ensemble, shifts
+from kdviz import distill, ensemble, shifts
 from kdviz.bench import Bench, Findings
 from kdviz.control import ignore
 from kdviz.i18n import N_, _
@@ -41,7 +41,7 @@ from kdviz.probes import best_shift, bias_sweep, matching_logits_cosine
 from kdviz.recipes import JITTER, NOTE_VALUES
 from kdviz.result import Result, check, row, seeds_row
 from kdviz.targets import Live, PerShift
-from kdviz.train import TrainConfig
+from kdviz.train import TrainConfig, run_to_end
 
 
 # --- the experiments -------------------------------------------------------------------------------
@@ -383,6 +383,88 @@ def _each(values, n: int) -> tuple:
     return tuple(v for v in values for _i in range(n))
 
 
+# The race of kinds: the paper's distilled student, and the survey's others at their papers' usual
+# weights (FitNets and RKD add their term to the labels' at equal weight; DML: CE + KL at T = 1)
+KINDS = (
+    distill.Student(20.0, 0.0),
+    distill.Student(20.0, 0.9),
+    distill.Student(1.0, 0.5, knowledge="hint"),
+    distill.Student(1.0, 0.5, knowledge="relation"),
+    distill.Student(1.0, 0.5, knowledge="mutual"),
+)
+
+
+def knowledge_kinds(bench: Bench) -> Findings:
+    """Beyond the paper: what each of the survey's kinds of knowledge buys an MLP on MNIST.
+
+    The Lab's race (kdviz.distill) of five students of the main table's shape, one stack, same
+    initial weights and batches: labels only, the teacher's logits (T = 20, alpha 0.9), a hint
+    from its last hidden layer, its relations between images, and a peer (mutual learning, no
+    teacher). Repeated over `knowledge_seeds` seeds; each kind's gain against labels only and
+    against the logits is called an effect only when it is larger than the seeds' spread. The
+    hint's projection (the student's units x the teacher's) trains with it and is thrown away;
+    hint and relation run the teacher's hidden layer on every batch; a peer is a second student.
+    """
+    data, teacher, s = bench.data, bench.teacher, bench.recipe
+    per_seed, seconds = [], []
+    for i in range(s.knowledge_seeds):
+        # the Lab's own settings: its batch (auto) and learning rate (DistillConfig's)
+        cfg = distill.DistillConfig(
+            s.student, KINDS, s.knowledge_epochs, seed=s.seed + i, train_size=s.knowledge_size
+        )
+        _models, events = distill.race(
+            data, bench.logits, cfg, bench.should_stop, teacher_hidden=teacher.hidden
+        )
+        last = run_to_end(events, bench.on_progress, whole=True)
+        per_seed.append(last.test_errors)
+        seconds.append(round(last.elapsed, 1))
+    errors = np.array(per_seed, dtype=float)  # (seeds, kinds)
+    mean = errors.mean(0)
+    sd = errors.std(0, ddof=1) if len(errors) > 1 else np.zeros(len(KINDS))
+    names = distill.student_names(KINDS)
+    rows = [
+        seeds_row(
+            _("{kind}: test errors").format(kind=distill.knowledge_name(k.knowledge) if k.alpha else n),
+            list(col),
+            None,
+        )
+        for k, n, col in zip(KINDS, names, errors.T, strict=True)
+    ]
+    checks = [  # beyond the paper: a claim for each kind, which the numbers confirm or not
+        check(
+            _("{kind} beats labels only by more than the seeds' spread").format(kind=names[j]),
+            mean[0] - mean[j] > max(sd[0], sd[j]),
+        )
+        for j in range(1, len(KINDS))
+    ]
+    notes = []
+    for j in range(2, len(KINDS)):  # hint, relation, mutual against labels only and the logits
+        for other, k in ((_("labels only"), 0), (_("the teacher's logits"), 1)):
+            lead, spread = mean[k] - mean[j], max(sd[j], sd[k])
+            verdict = (
+                _("larger than the spread, an effect")
+                if abs(lead) > spread
+                else _("within the spread, no effect")
+            )
+            notes.append(
+                _(
+                    "{kind}: {errors:.1f} errors, {lead:+.1f} against {other} "
+                    "(spread {spread:.1f}): {verdict}."
+                ).format(
+                    kind=names[j], errors=mean[j], lead=-lead, other=other, spread=spread, verdict=verdict
+                )
+            )
+    info = {
+        N_("student"): shape_name(s.student),
+        N_("train_size"): s.knowledge_size or len(data.train_y),
+        N_("epochs"): s.knowledge_epochs,
+        N_("seeds"): s.knowledge_seeds,
+        N_("hint projection (training only)"): f"{s.student[-1]} x {teacher.spec.hidden[-1]}",
+        N_("seconds per seed (the five in one stack)"): seconds,
+    }
+    return Findings(rows, info, notes=notes, checks=checks)
+
+
 def matching_logits(bench: Bench) -> Findings:
     """Cosine between the soft loss's gradient and logit matching's, vs T, on the test images:
     an untrained student and one trained one epoch on labels. Paper: equal in the high-T limit."""
@@ -432,6 +514,11 @@ EXPERIMENTS: dict[str, Experiment] = {
     "matching": Experiment(N_("6. High T = matching logits"), "Matching logits", matching_logits),
     "ensemble": Experiment(
         N_("7. An ensemble teacher distilled into one student"), "Ensemble teacher", ensemble.experiment
+    ),
+    "knowledge": Experiment(
+        N_("8. Beyond the paper: hints, relations and a peer against the logits"),
+        "Kinds of knowledge",
+        knowledge_kinds,
     ),
 }
 # What runs unless asked otherwise: the paper's six MNIST experiments. The ensemble (beyond them,

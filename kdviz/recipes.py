@@ -66,6 +66,11 @@ class Recipe:
     # Seeds of the small student at each T (one stack: same batches, different initial weights).
     # One seed is an anecdote: a 30-30 sweep's dips of 20-30 errors are inside the seed-to-seed spread.
     small_seeds: int = 3
+    # Beyond the paper: the Lab's race of the survey's kinds of knowledge (kdviz.losses), on this
+    # many images (None = all) for this many epochs, over `knowledge_seeds` seeds
+    knowledge_size: int | None = 1000  # the Lab's default
+    knowledge_epochs: int = 20  # the Lab's default
+    knowledge_seeds: int = 3
     matching_Ts: tuple[float, ...] = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 300.0)
     matching_size: int = 10000  # images the partly trained student of experiment 6 sees once
     seed: int = 0
@@ -136,6 +141,8 @@ FULL = Recipe(  # the paper's main table over 3 seeds, plus consistent teaching 
     small_epochs=60,
     big=(800, 800),
     matching_size=60000,
+    knowledge_size=None,
+    knowledge_epochs=10,
     ensemble_members=5,  # one epoch of the 5 stacked members: 59 s on one core of a busy 2-core CPU
     ensemble=TeacherSpec(hidden=(1200, 1200), jitter=2, epochs=30),  # the quick teacher's regularisers
 )
@@ -156,6 +163,9 @@ TINY = Recipe(  # for tests on the synthetic 600-image set
     sweep_epochs=1,
     small_epochs=1,
     small_seeds=2,
+    knowledge_size=300,
+    knowledge_epochs=1,
+    knowledge_seeds=2,
     matching_Ts=(1.0, 10.0, 100.0),
     matching_size=300,
     ensemble_members=3,
@@ -190,6 +200,9 @@ RECIPE_LABELS = {
     "sweep_epochs": N_("T sweep: big student's epochs"),
     "small_epochs": N_("T sweep: small student's epochs"),
     "small_seeds": N_("T sweep: small student's seeds at each T"),
+    "knowledge_size": N_("kinds of knowledge: training images"),
+    "knowledge_epochs": N_("kinds of knowledge: epochs"),
+    "knowledge_seeds": N_("kinds of knowledge: seeds"),
     "matching_Ts": N_("matching logits: temperatures"),
     "matching_size": N_("matching logits: images the trained student saw"),
     "ensemble_members": N_("ensemble: members (differ only by seed)"),

@@ -28,6 +28,7 @@ CPU_SECONDS = {
         "temperature": 112,
         "matching": 2,
         "ensemble": 453,
+        "knowledge": 120,
     },
     "full": {
         "main": 1350,
@@ -37,6 +38,7 @@ CPU_SECONDS = {
         "temperature": 1065,
         "matching": 6,
         "ensemble": 2600,
+        "knowledge": 450,
     },
 }
 

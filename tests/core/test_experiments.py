@@ -41,8 +41,8 @@ def test_run_all_gives_every_experiment_with_documented_fields(tiny_run):
     data, results, names = tiny_run
     assert names == ["teacher", *E.EXPERIMENTS]
     assert [r.name for r in results] == list(E.EXPERIMENTS)
-    # unless chosen, the paper's six run and the ensemble (beyond them) does not
-    assert list(E.DEFAULT) == [n for n in E.EXPERIMENTS if n != "ensemble"]
+    # unless chosen, the paper's six run; the ensemble and the kinds of knowledge (beyond them) do not
+    assert list(E.DEFAULT) == [n for n in E.EXPERIMENTS if n not in ("ensemble", "knowledge")]
     for r in results:
         assert r.rows and all(
             {"what", "this run", "paper"}
@@ -177,8 +177,7 @@ def test_recipe_table_is_readable():
 def test_time_estimates_and_their_wording():
     estimate = timing.estimated_seconds
     assert estimate("quick", list(E.EXPERIMENTS), "cuda") is None  # not measured there
-    paper = [n for n in E.EXPERIMENTS if n != "ensemble"]
-    assert estimate("quick", paper, "cpu") < 300  # the paper's six: minutes on a laptop
+    assert estimate("quick", E.DEFAULT, "cpu") < 300  # the paper's six: minutes on a laptop
     assert set(timing.CPU_SECONDS["quick"]) == set(timing.CPU_SECONDS["full"]) == set(E.EXPERIMENTS)
     for name in E.EXPERIMENTS:  # the full preset trains longer than the quick one, everywhere
         assert estimate("full", [name], "cpu") > estimate("quick", [name], "cpu")
@@ -309,6 +308,20 @@ def test_the_small_students_sweep_runs_over_seeds_and_calls_a_best_t_only_beyond
     cold = small.loc[1.0, "errors"] - small.loc[best, "errors"]
     assert best == 1.0 or f"leads T = 1 by {cold:.1f} errors" in found.notes[1]
     assert found.setup["small seeds"] == 3
+
+
+def test_the_kinds_of_knowledge_race_each_kind_over_seeds_and_judge_each_by_the_spread(tiny_run):
+    _data, results, _names = tiny_run
+    r = next(r for r in results if r.name == "knowledge")
+    kinds = ["labels only", "the teacher's logits", "a hint: the teacher's hidden layer"]
+    kinds += ["relations between images", "a peer (mutual learning)"]
+    assert [row["what"] for row in r.rows] == [f"{k}: test errors" for k in kinds]
+    assert all(len(row["seeds"]) == R.TINY.knowledge_seeds for row in r.rows)
+    mean = [row["this run"] for row in r.rows]
+    sd = [np.std(row["seeds"], ddof=1) for row in r.rows]
+    assert [c["holds"] for c in r.checks] == [mean[0] - mean[j] > max(sd[0], sd[j]) for j in range(1, 5)]
+    assert len(r.notes) == 6 and "against the teacher's logits" in r.notes[1]
+    assert r.setup["hint projection (training only)"] == "16 x 32"  # TINY's student and teacher
 
 
 def test_the_fair_note_says_what_the_teachers_own_views_show_whichever_way():
