@@ -83,7 +83,7 @@ def loss_name(T: float, alpha: float, anneal: bool, knowledge: str = "logits") -
 
 KNOWLEDGE_NAMES = {  # the race table's choices, in words
     "logits": N_("the teacher's logits"),
-    "hint": N_("a hint: the teacher's hidden layer"),
+    "hint": N_("a hint (hidden layer)"),
     "relation": N_("relations between images"),
     "mutual": N_("a peer (mutual learning)"),
 }

@@ -263,6 +263,12 @@ st.caption(
         "The KL is summed over classes and averaged over the batch ('batchmean'); T² keeps the soft "
         "term's gradients comparable as T changes. An annealed student uses its current T in both places."
     )
+    + " "
+    + _(
+        "A student that learns from a hint, from relations or from a peer has that term in the KL's "
+        "place: the mean squared error of its projected hidden layer against the teacher's, RKD's "
+        "distance loss, or the KL to its peer's softened outputs."
+    )
     + (_(" The settings are locked while these students train.") if busy else "")
 )
 

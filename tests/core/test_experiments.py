@@ -313,7 +313,7 @@ def test_the_small_students_sweep_runs_over_seeds_and_calls_a_best_t_only_beyond
 def test_the_kinds_of_knowledge_race_each_kind_over_seeds_and_judge_each_by_the_spread(tiny_run):
     _data, results, _names = tiny_run
     r = next(r for r in results if r.name == "knowledge")
-    kinds = ["labels only", "the teacher's logits", "a hint: the teacher's hidden layer"]
+    kinds = ["labels only", "the teacher's logits", "a hint (hidden layer)"]
     kinds += ["relations between images", "a peer (mutual learning)"]
     assert [row["what"] for row in r.rows] == [f"{k}: test errors" for k in kinds]
     assert all(len(row["seeds"]) == R.TINY.knowledge_seeds for row in r.rows)
