@@ -69,34 +69,50 @@ class Bench:
         )
 
     def fit(
-        self, hidden, T, alpha, cfg: TrainConfig, targets: TeacherTargets | None = None, inits=None
+        self,
+        hidden,
+        T,
+        alpha,
+        cfg: TrainConfig,
+        targets: TeacherTargets | None = None,
+        inits=None,
+        curve: list | None = None,
     ) -> tuple[StackedMLP, Progress]:
         """Train K = len(T) students together to the end, from the teacher's cached logits unless
         `targets` says otherwise; (model, last epoch event). Stopped (kdviz.control) if asked.
         All start from `cfg.seed`'s weights, or each from its own seed in `inits` (kdviz.models).
+        `curve`: a list to extend with (epoch, [test errors per student]) for every tested epoch.
         With `saves`, a finished fit is read back and a cut-off one resumed (module docstring)."""
         model = StackedMLP(hidden, k=len(T), seed=cfg.seed, inits=inits).to(self.data.device)
         targets = Cached(self.logits) if targets is None else targets
         path = self._path(hidden, T, alpha, cfg, targets, inits)
         state = _load(path)
+        seen = [] if state is None else [(int(e), list(errs)) for e, errs in state.get("curve", [])]
         if state is not None:
             self.fit_files.add(path)
         if state is not None and state["done"]:
             model.load_state_dict(state["model"])
+            if curve is not None:
+                curve.extend(seen)
             return model, Progress(**state["last"])
         saved = time.perf_counter()
 
         def report(ev: Progress) -> None:
             nonlocal saved
             self.on_progress(ev)
-            if path is not None and ev.kind == "epoch" and time.perf_counter() - saved >= SAVE_EVERY:
-                self._save(path, {"done": False, **ev.snapshot()})
+            if ev.kind != "epoch":
+                return
+            seen.append((ev.epoch, list(ev.test_errors)))
+            if path is not None and time.perf_counter() - saved >= SAVE_EVERY:
+                self._save(path, {"done": False, "curve": seen, **ev.snapshot()})
                 saved = time.perf_counter()
 
         events = train(model, self.data, cfg, T, alpha, targets, should_stop=self.should_stop, resume=state)
         last = run_to_end(events, report, whole=True)
         if path is not None:
-            self._save(path, {"done": True, "model": model.state_dict(), "last": _plain(last)})
+            self._save(path, {"done": True, "model": model.state_dict(), "last": _plain(last), "curve": seen})
+        if curve is not None:
+            curve.extend(seen)
         return model, last
 
     def forget(self) -> None:

@@ -61,7 +61,7 @@ def main_table(bench: Bench) -> Findings:
     with every seed's number beside it.
     """
     data, teacher, s = bench.data, bench.teacher, bench.recipe
-    per_seed, seconds, shift_seconds = _main_students(bench)
+    per_seed, seconds, shift_seconds, curves = _main_students(bench)
     hid = shape_name(s.student)
     plain = _("plain images")
     students = [  # (row, short name, paper, views, config)
@@ -136,7 +136,15 @@ def main_table(bench: Bench) -> Findings:
         {"model": short, "hidden": s.student, "test errors": round(m, 1)}
         for (_what, short, _paper), m in zip(students, mean, strict=True)
     ]
-    return Findings(rows, info, notes=notes, checks=checks, models=models)
+    # the students' test errors epoch by epoch, the mean over seeds, beside the teacher's
+    curve = [
+        (short, epoch, float(np.mean([c[epoch][j] for c in curves])))
+        for j, (_what, short, _paper) in enumerate(students)
+        for epoch in curves[0]
+    ]
+    curve += [(_("teacher"), epoch, float(teacher.test_errors)) for epoch in curves[0]]
+    curve = pd.DataFrame(curve, columns=["student", "epoch", "errors"])
+    return Findings(rows, info, curve, notes=notes, checks=checks, models=models)
 
 
 def view_name(strength: float) -> str:
@@ -176,9 +184,10 @@ def fair_note(views: str, labels: float, taught: float, plain_labels: float, pla
     ).format(views=views, labels=labels, taught=taught, plain=plain_labels - plain_taught)
 
 
-def _main_students(bench: Bench) -> tuple[list[list[int]], list[float], float]:
+def _main_students(bench: Bench) -> tuple[list[list[int]], list[float], float, list[dict]]:
     """The main table's students over the recipe's seeds: (test errors per seed, seconds per
-    seed, seconds spent on the teacher's logits for every shift)."""
+    seed, seconds spent on the teacher's logits for every shift, per seed every student's test
+    errors after each epoch)."""
     data, teacher, s = bench.data, bench.teacher, bench.recipe
     began = time.perf_counter()
     per_shift = None
@@ -186,19 +195,23 @@ def _main_students(bench: Bench) -> tuple[list[list[int]], list[float], float]:
         per_shift = PerShift(shifts.logits_per_shift(teacher.logits, data.train_x, JITTER))
     shift_seconds = round(time.perf_counter() - began, 1)
     per_seed, seconds = [], []  # one list of student errors per seed; seconds per seed
+    curves = []  # per seed: {epoch: every student's test errors}
     for i in range(s.seeds):
         began = time.perf_counter()
         si = replace(s, seed=s.seed + i)
         pair = (si.T, si.T), (0.0, si.alpha)
-        _model, last = bench.fit(si.student, *pair, si.main_config())
+        fits = [[]]
+        _model, last = bench.fit(si.student, *pair, si.main_config(), curve=fits[0])
         errors = list(last.test_errors)
         for strength in s.views:
             targets = Live(teacher.logits) if strength else per_shift  # too many distortions to cache
-            _model, last = bench.fit(si.student, *pair, view_config(si, strength), targets)
+            fits.append([])
+            _model, last = bench.fit(si.student, *pair, view_config(si, strength), targets, curve=fits[-1])
             errors += last.test_errors
         per_seed.append(errors)
+        curves.append({epoch: [e for fit in fits for e in dict(fit)[epoch]] for epoch, _e in fits[0]})
         seconds.append(round(time.perf_counter() - began, 1))
-    return per_seed, seconds, shift_seconds
+    return per_seed, seconds, shift_seconds, curves
 
 
 def omit_threes(bench: Bench) -> Findings:

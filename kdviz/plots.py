@@ -295,6 +295,16 @@ def experiment_figure(name: str, curve: pd.DataFrame | None, test_total: int) ->
         return None
     if name in ("omit3", "only78"):
         return bias_sweep(curve, test_total)
+    if name == "main":
+        return grouped_lines(
+            curve,
+            "epoch",
+            "errors",
+            "student",
+            _("Test errors after each epoch (mean over seeds), beside the teacher's"),
+            _("epoch"),
+            _("test errors"),
+        )
     if name == "temperature":
         return grouped_lines(
             curve,

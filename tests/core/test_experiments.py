@@ -277,6 +277,8 @@ def test_a_run_cut_off_skips_its_finished_fits_and_resumes_the_cut_one_bit_for_b
     resumed = E.main_table(again)
     assert epochs == [3, 1, 2, 3, 1, 2, 3]  # fit 1 read back, fit 2 from its 3rd epoch, fits 3-4 whole
     assert resumed.rows == whole.rows
+    pd.testing.assert_frame_equal(resumed.curve, whole.curve)  # the epochs before the cut were kept
+    assert whole.curve["epoch"].max() == 3 and "teacher" in set(whole.curve["student"])
     again.forget()
     assert not list((tmp_path / "fits").glob("fit-*"))
     (tmp_path / "fits" / "fit-x.pt").write_bytes(b"not ours")

@@ -1,5 +1,6 @@
 """The Experiments page under AppTest: the tiny preset, URL state, classroom mode, long-run warnings."""
 
+import json
 import time
 from pathlib import Path
 
@@ -66,10 +67,14 @@ def test_page_runs_the_tiny_preset_and_shows_results(page_env):
     assert any("the paper's effect that" in m.value for m in at.markdown)
     assert any("every second of the run" in s.value for s in at.success)
     assert any("Seed 0" in c.value for c in at.caption)
-    charts = at.get("plotly_chart")  # size trade-off, bias sweep, ensemble bars
-    assert len(charts) == 3
+    charts = at.get("plotly_chart")  # main table per epoch, size trade-off, bias sweep, ensemble bars
+    assert len(charts) == 4
     titles = [c.proto.spec for c in charts]
-    assert "Test errors against size" in titles[0] and "Members, their ensemble" in titles[2]
+    assert "Test errors after each epoch" in titles[0] and "Test errors against size" in titles[1]
+    assert "Members, their ensemble" in titles[3]
+    lines = {d["name"]: d["y"] for d in json.loads(titles[0])["data"]}
+    assert set(lines) == {*sizes["model"]}  # every student, and the teacher's line
+    assert lines["student, labels only"][-1] == float(main["this run"][1])  # the last epoch is the table's
 
 
 def test_page_warns_before_a_long_run_on_a_cpu(tiny_dir, tmp_path, monkeypatch):
