@@ -19,14 +19,14 @@ from kdviz.i18n import _
 
 # The ensemble's were measured on one thread while a teacher trained on the other core (an upper
 # bound): quick 453 s (members 217, students 225); full extrapolated from its per-epoch times. The
-# kinds of knowledge's too (quick: 3 seeds of 64-82 s), full extrapolated from the quick race.
+# kinds of knowledge's too: quick 3 seeds of 64-82 s, full 387-440 s.
 CPU_SECONDS = {
     "quick": {
         "main": 63,
         "omit3": 37,
         "only78": 35,
         "few_labels": 32,
-        "temperature": 112,
+        "temperature": 277,
         "matching": 2,
         "ensemble": 453,
         "knowledge": 230,
@@ -39,7 +39,7 @@ CPU_SECONDS = {
         "temperature": 1065,
         "matching": 6,
         "ensemble": 2600,
-        "knowledge": 450,
+        "knowledge": 1250,
     },
 }
 

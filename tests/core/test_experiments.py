@@ -177,7 +177,7 @@ def test_recipe_table_is_readable():
 def test_time_estimates_and_their_wording():
     estimate = timing.estimated_seconds
     assert estimate("quick", list(E.EXPERIMENTS), "cuda") is None  # not measured there
-    assert estimate("quick", E.DEFAULT, "cpu") < 300  # the paper's six: minutes on a laptop
+    assert estimate("quick", E.DEFAULT, "cpu") < 900  # the paper's six: minutes on a laptop, not an hour
     assert set(timing.CPU_SECONDS["quick"]) == set(timing.CPU_SECONDS["full"]) == set(E.EXPERIMENTS)
     for name in E.EXPERIMENTS:  # the full preset trains longer than the quick one, everywhere
         assert estimate("full", [name], "cpu") > estimate("quick", [name], "cpu")
