@@ -312,10 +312,8 @@ def cmd_app(args) -> int:
         return proc.wait()
     except KeyboardInterrupt:
         # Ctrl-C reaches the server too (same process group), but a SIGINT sent to kdviz alone
-        # does not: stop it, or it would run on until killed. As SIGTERM: Streamlit stops on it
-        # as on SIGINT, and before its handlers are set SIGTERM ends it at once, where a SIGINT's
-        # KeyboardInterrupt unwound it for over 10 s on a busy CPU.
-        proc.terminate()
+        # does not: pass it on, or the server would run on until killed
+        proc.send_signal(signal.SIGINT)
         try:
             return proc.wait(15)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):

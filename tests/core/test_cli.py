@@ -188,7 +188,11 @@ def test_a_signal_to_kdviz_app_alone_stops_the_server_and_frees_the_port(tmp_pat
     port = free_port()
     args = ["app", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kdviz", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "kdviz", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # as from a terminal: a test run started in the background (`cmd &`) inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 60
