@@ -1,243 +1,250 @@
-"""Benchmark the training engine (numbers for the README and the issue notes).
+"""Benchmark the training engine against this CPU's own limit (numbers for the README and notes).
 
-Measured in one run, side by side:
-  1. one student epoch on the full 60k: labels only vs distilled with cached teacher logits
-     (target: distilled <= 1.1x labels only: no teacher forward passes);
-  2. the same epoch with a torchvision-style DataLoader over a TensorDataset (what we avoid);
-  3. classroom default: from "Train" to the first epoch of both students on screen, cached teacher;
-  4. the engine against a bare loop of the same matmuls and optimizer on the same batches (the
-     machine's practical limit; target >= 90%): an 800-800 student (Adam, batch 128) and the
-     paper teacher's recipe (1200-1200, dropout, 2-px jitter, max-norm, Nesterov SGD); both sides
-     evaluate the test set once, as an engine epoch does;
-  5. consistent teaching: the teacher's logits for all 25 shifts of 60k images, computed once,
-     against running the teacher live on every jittered batch of one epoch (batch 128);
-  6. the default teacher: seconds until >= 98% test accuracy;
-  7. peak resident memory of this process.
-Run: KDVIZ_DATA_DIR=../shared/data/mnist python benchmarks/training.py [--device cuda] [--quick]
+Printed from one run, on an idle CPU (never while another torch process trains: two processes on
+two cores thrash, and section 4 measures by how much):
+  1. the machine's limit: a large fp32 matmul's GFLOP/s on every core, and the memory bandwidth
+     (a STREAM-style triad over three 256 MB arrays; and over three 8 MB ones, which stay in cache);
+  2. the engine's epoch of an 800-800 student at batch 128 on all 60,000 images (Adam, one test
+     pass, as a Lab or experiments epoch) against its limit: the FLOPs its matmuls must do at the
+     matmul rate, plus Adam's pass over weights, gradients and both moments at the bandwidth;
+     the engine's share of that limit (target >= 75%);
+  3. the engine against a plain nn.Sequential + torch.optim.Adam loop, at every student size and
+     batch size the app offers (one epoch on 10,000 images and a test pass; target: never slower);
+  4. threads: one process training on 1 core and on 2, and two processes training at once;
+  5. the Lab: seconds from Train to its progress line and to its first point, through the job
+     queue as the page does (target < 1 s), on its defaults and on all 60,000 images;
+  6. the quick preset: its seconds (target <= 180) and whether every effect of the paper shows.
+Run: KDVIZ_DATA_DIR=../shared/data/mnist python benchmarks/training.py [--skip-preset]
 """
 
 import argparse
-import resource
+import os
+import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+import torch.nn.functional as F
+from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kdviz import shifts  # noqa: E402
+from kdviz import runs  # noqa: E402
 from kdviz.data import load_mnist  # noqa: E402
-from kdviz.device import pick_device  # noqa: E402
-from kdviz.distill import DistillConfig, race  # noqa: E402
-from kdviz.losses import stacked_losses  # noqa: E402
-from kdviz.models import StackedMLP, predict_logits  # noqa: E402
-from kdviz.targets import Cached  # noqa: E402
-from kdviz.teacher import PAPER, TeacherSpec, teacher_training  # noqa: E402
+from kdviz.distill import DistillConfig  # noqa: E402
+from kdviz.jobs import JobQueue  # noqa: E402
+from kdviz.models import PIXEL_MEAN, PIXEL_STD, StackedMLP, shape_name  # noqa: E402
 from kdviz.train import TrainConfig, run_to_end, train  # noqa: E402
 
+SIZES = [(800, 800), (300, 300), (100, 100), (30, 30), (64,)]  # the Lab's students
+# The batch sizes the app trains at: auto_batch on 300 and 1,000 images (few labels, the Lab's
+# default), the experiments' 128, auto_batch on 60,000
+BATCHES = [32, 62, 128, 512]
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
-
-def epoch_seconds(data, hidden, batch, alpha, teacher_logits, repeats=2) -> float:
-    best = float("inf")
+def best(fn, repeats: int = 3) -> float:
+    fn()
+    times = []
     for _ in range(repeats):
-        model = StackedMLP(hidden, 1, seed=0).to(data.device)
-        cfg = TrainConfig(epochs=1, batch_size=batch)
-        sync(data.device)
         start = time.perf_counter()
-        run_to_end(train(model, data, cfg, (20.0,), (alpha,), Cached(teacher_logits) if alpha else None))
-        sync(data.device)
-        best = min(best, time.perf_counter() - start)
-    return best
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
 
 
-def dataloader_epoch_seconds(data, hidden, batch) -> float:
-    """The usual loop: DataLoader over (x, y, teacher logits) tensors, same model and loss."""
-    model = StackedMLP(hidden, 1, seed=0).to(data.device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    ds = TensorDataset(data.train_x.cpu(), data.train_y.cpu())
-    loader = DataLoader(ds, batch_size=batch, shuffle=True)
-    T, a = torch.tensor([1.0], device=data.device), torch.tensor([0.0], device=data.device)
-    sync(data.device)
-    start = time.perf_counter()
-    for xb, yb in loader:
-        xb, yb = xb.to(data.device), yb.to(data.device)
-        loss, _, _ = stacked_losses(model(xb), None, yb, T, a)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    sync(data.device)
-    return time.perf_counter() - start
+def machine_limit() -> tuple[float, float, float]:
+    """(matmul FLOP/s, memory bandwidth in bytes/s, in-cache bandwidth in bytes/s)."""
+    a, b = torch.randn(4096, 4096), torch.randn(4096, 4096)
+    flops = 2 * 4096**3 / best(lambda: a @ b)
+
+    def triad(mb):
+        n = mb * 2**20 // 4
+        x, y, z = torch.randn(n), torch.randn(n), torch.empty(n)
+        return 3 * 4 * n / best(lambda: torch.add(x, y, alpha=2.0, out=z), 5)
+
+    return flops, triad(256), triad(8)
 
 
-def bare_epoch_seconds(data, hidden, batch, teacher_recipe: bool) -> float:
-    """One epoch of a hand-written loop: addmm/relu (and the recipe's dropout, jitter, max-norm),
-    cross-entropy, torch.optim; then one pass over the test set. No events, no stacking."""
-    g = torch.Generator().manual_seed(0)
+def epoch_work(hidden, images: int, batch: int, tests: int) -> tuple[float, float]:
+    """(matmul FLOPs, Adam's bytes) of one epoch of a student: forward 2 FLOPs per weight per image,
+    backward 2 for the weights' gradients and 2 for the activations' (none into the pixels);
+    Adam reads weights, gradients and two moments and writes three of them, 4 bytes each."""
     sizes = [784, *hidden, 10]
-    ws = [
-        (torch.randn(i, o, generator=g) / i**0.5).to(data.device).requires_grad_()
-        for i, o in zip(sizes, sizes[1:])
-    ]
-    bs = [torch.zeros(1, o, device=data.device, requires_grad=True) for o in sizes[1:]]
-    params = ws + bs
-    if teacher_recipe:
-        opt = torch.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True)
-    else:
-        opt = torch.optim.Adam(params, lr=1e-3)
-
-    def forward(x, training):
-        h = (x - 0.1307) / 0.3081
-        if training and teacher_recipe:
-            h = torch.nn.functional.dropout(h, 0.2)
-        for i, (w, b) in enumerate(zip(ws, bs)):
-            h = torch.addmm(b, h, w)
-            if i < len(ws) - 1:
-                h = h.relu()
-                if training and teacher_recipe:
-                    h = torch.nn.functional.dropout(h, 0.5)
-        return h
-
-    perm = torch.randperm(len(data.train_y), generator=g).to(data.device)
-    sync(data.device)
-    start = time.perf_counter()
-    for i in range(0, len(perm), batch):
-        idx = perm[i : i + batch]
-        xb = data.train_x[idx]
-        if teacher_recipe:
-            xb = shifts.jitter(xb, 2, g)[0]
-        loss = torch.nn.functional.cross_entropy(forward(xb, True), data.train_y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if teacher_recipe:
-            with torch.no_grad():
-                for w in ws[:-1]:
-                    w.mul_((3.0 / w.norm(dim=0, keepdim=True)).clamp(max=1.0))
-    with torch.no_grad():
-        forward(data.test_x, False).argmax(-1)
-    sync(data.device)
-    return time.perf_counter() - start
+    mats = [i * o for i, o in zip(sizes, sizes[1:])]
+    weights = sum(mats) + sum(sizes[1:])
+    flops = images * (6 * sum(mats) - 2 * mats[0]) + tests * 2 * sum(mats)
+    steps = -(-images // batch)
+    return flops, steps * weights * 7 * 4
 
 
-def engine_epoch_seconds(data, spec_or_hidden, batch) -> float:
-    if isinstance(spec_or_hidden, TeacherSpec):
-        model, events = teacher_training(spec_or_hidden, data)
-    else:
-        model = StackedMLP(spec_or_hidden, 1, seed=0).to(data.device)
-        events = train(model, data, TrainConfig(epochs=1, batch_size=batch))
-    sync(data.device)
-    start = time.perf_counter()
-    next(ev for ev in events if ev.kind == "epoch")
-    sync(data.device)
-    return time.perf_counter() - start
+def engine_epoch(data, hidden, batch: int, images: int | None = None) -> float:
+    def run():
+        model = StackedMLP(hidden, 1, seed=0)
+        run_to_end(train(model, data, TrainConfig(epochs=1, batch_size=batch, train_size=images)))
+
+    return best(run, 2)
 
 
-def engine_vs_bare(data) -> None:
-    paper_epoch = replace(PAPER, epochs=1, warmup=0)
-    for name, what, hidden, teacher_recipe in (
-        ("800-800 student, Adam, batch 128", (800, 800), (800, 800), False),
-        ("paper teacher recipe, batch 128", paper_epoch, (1200, 1200), True),
+def plain_epoch(data, hidden, batch: int, images: int) -> float:
+    """The loop a tutorial writes: nn.Sequential, torch.optim.Adam's defaults, a random batch
+    gathered each step; then the test set, as an engine epoch does."""
+    x, y = data.train_x[:images], data.train_y[:images]
+
+    def run():
+        sizes = [784, *hidden, 10]
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+            layers += [nn.Linear(a, b)] + ([nn.ReLU()] if i < len(hidden) else [])
+        model = nn.Sequential(*layers)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        perm = torch.randperm(images)
+        for i in range(0, images, batch):
+            rows = perm[i : i + batch]
+            loss = F.cross_entropy(model((x[rows] - PIXEL_MEAN) / PIXEL_STD), y[rows])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            model((data.test_x - PIXEL_MEAN) / PIXEL_STD).argmax(-1)
+
+    return best(run, 2)
+
+
+def section_limit(data) -> tuple[float, float, float]:
+    flops, bandwidth, cached = machine_limit()
+    print(
+        f"1. machine limit: fp32 matmul {flops / 1e9:.0f} GFLOP/s ({torch.get_num_threads()} threads), "
+        f"memory bandwidth {bandwidth / 1e9:.1f} GB/s (triad, 3 x 256 MB; in cache, 3 x 8 MB: "
+        f"{cached / 1e9:.1f} GB/s)"
+    )
+    n = len(data.train_y)
+    work, moved = epoch_work((800, 800), n, 128, len(data.test_y))
+    limit = work / flops + moved / bandwidth
+    cached_limit = work / flops + moved / cached
+    seconds = engine_epoch(data, (800, 800), 128)
+    print(
+        f"2. 800-800 student, one epoch on {n:,} images at batch 128 (Adam, one test pass): engine "
+        f"{seconds:.2f} s; limit {limit:.2f} s ({work / 1e12:.2f} TFLOP at the matmul rate "
+        f"{work / flops:.2f} s + Adam's {moved / 1e9:.1f} GB at the bandwidth {moved / bandwidth:.2f} s): "
+        f"engine at {100 * limit / seconds:.0f}% of the limit (target >= 75%). With Adam's state "
+        f"in cache the limit is {cached_limit:.2f} s: {100 * cached_limit / seconds:.0f}%."
+    )
+    return flops, bandwidth, cached
+
+
+def section_plain(data, flops, bandwidth) -> None:
+    images = 10_000
+    print(f"3. engine / plain nn.Sequential + Adam loop, one epoch on {images:,} images + a test pass:")
+    print(
+        "   student  | " + " | ".join(f"batch {b:>3}: engine, plain (ratio), share of limit" for b in BATCHES)
+    )
+    slowest = 0.0
+    for hidden in SIZES:
+        cells = []
+        for batch in BATCHES:
+            engine = engine_epoch(data, hidden, batch, images)
+            plain = plain_epoch(data, hidden, batch, images)
+            work, moved = epoch_work(hidden, images, batch, len(data.test_y))
+            share = (work / flops + moved / bandwidth) / engine
+            slowest = max(slowest, engine / plain)
+            cells.append(f"{engine:5.2f} s, {plain:5.2f} s ({engine / plain:4.2f}), {100 * share:3.0f}%")
+        print(f"   {shape_name(hidden):8s} | " + " | ".join(cells))
+    print(f"   slowest engine / plain: {slowest:.2f} (target <= 1)")
+
+
+def one_epoch_in_a_process(threads: int) -> None:
+    """Section 4's worker: an 800-800 epoch on 10,000 images with `threads` threads."""
+    torch.set_num_threads(threads)
+    data = load_mnist(None, torch.device("cpu"))
+    model = StackedMLP((800, 800), 1, seed=0)
+    run_to_end(train(model, data, TrainConfig(epochs=1, batch_size=128, train_size=10_000)))
+
+
+def section_threads(data) -> None:
+    alone = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        alone[threads] = engine_epoch(data, (800, 800), 128, 10_000)
+    torch.set_num_threads(os.cpu_count() or 2)
+
+    def processes(threads: int, count: int) -> float:
+        cmd = [sys.executable, __file__, "--epoch-in-process", str(threads)]
+        start = time.perf_counter()
+        workers = [subprocess.Popen(cmd) for _ in range(count)]
+        for w in workers:
+            w.wait()
+        return time.perf_counter() - start
+
+    solo = processes(2, 1)
+    pair_2, pair_1 = processes(2, 2), processes(1, 2)
+    print(
+        f"4. threads, 800-800 epoch on 10,000 images: one process, 1 thread {alone[1]:.2f} s, "
+        f"2 threads {alone[2]:.2f} s ({alone[1] / alone[2]:.2f}x). Whole processes (start-up, data "
+        f"and all): one alone {solo:.1f} s; two at once with 2 threads each {pair_2:.1f} s, with 1 "
+        f"thread each {pair_1:.1f} s (the two cores oversubscribed cost {pair_2 / pair_1:.2f}x)"
+    )
+
+
+def section_lab(data) -> None:
+    teacher = runs.default_teacher(data, None)
+    logits = teacher.logits(data.train_x)
+    for label, cfg in (
+        ("defaults (1,000 images, 20 epochs)", DistillConfig(epochs=20, train_size=1000)),
+        ("all 60,000 images, 2 epochs", DistillConfig(epochs=2, train_size=None)),
     ):
-        engine, bare = [], []
-        for _ in range(2):  # interleaved, best of two: the machine is noisy
-            bare.append(bare_epoch_seconds(data, hidden, 128, teacher_recipe))
-            engine.append(engine_epoch_seconds(data, what, 128))
+        queue = JobQueue()
+        together = runs.lab_together(data, logits, teacher.test_errors, cfg, teacher.hidden)
+        pressed = time.perf_counter()
+        job = queue.submit("bench", "students", lambda j: None, runs.Entry(cfg), together=together)
+        progress = point = None
+        while not job.finished:
+            now = time.perf_counter() - pressed
+            progress = progress if progress is not None or job.latest is None else now
+            point = point if point is not None or not job.tested else now
+            time.sleep(0.005)
+        total = time.perf_counter() - pressed
+        first = job.tested[0]
+        kind = (
+            f"a partial point at epoch {first.at:.2f}" if first.kind == "partial" else f"epoch {first.epoch}"
+        )
         print(
-            f"{name}: engine {min(engine):.2f} s/epoch, bare loop {min(bare):.2f} s/epoch: "
-            f"engine at {100 * min(bare) / min(engine):.0f}% of the bare loop's throughput (target >= 90%)"
+            f"5. Lab, {label}: Train -> progress line {progress:.2f} s, first point {point:.2f} s "
+            f"({kind}; target < 1 s), whole race {total:.1f} s, final test errors "
+            f"{job.result.last.test_errors}"
         )
 
 
-def consistent_teaching_cost(data) -> None:
-    teacher = StackedMLP((1200, 1200), 1, seed=0).to(data.device).eval()
-    logits = lambda x: predict_logits(teacher, x)[0]
-    sync(data.device)
+def section_preset(data) -> None:
+    run = runs.ExperimentsRun("quick", runs.DEFAULT)
     start = time.perf_counter()
-    table = shifts.logits_per_shift(logits, data.train_x, 2)
-    sync(data.device)
-    once = time.perf_counter() - start
-    g = torch.Generator().manual_seed(0)
-    start = time.perf_counter()
-    for i in range(0, len(data.train_y), 128):
-        with torch.no_grad():
-            teacher(shifts.jitter(data.train_x[i : i + 128], 2, g)[0])
-    sync(data.device)
-    live = time.perf_counter() - start
+    runs.experiments(run, data)
+    seconds = time.perf_counter() - start
+    checks = [c for r in run.results for c in r.checks]
+    failed = [c["effect"] for c in checks if not c["holds"]]
     print(
-        f"consistent teaching, 1200-1200 teacher: all 25 shifts of 60k once {once:.1f} s "
-        f"({table.numel() * 4 / 1e6:.0f} MB), live on every batch {live:.1f} s per student epoch: "
-        f"the cache pays for itself after {once / live:.1f} epochs"
+        f"6. quick preset, the paper's six: {seconds:.0f} s (target <= 180), "
+        + ", ".join(f"{r.name} {r.seconds:.0f} s" for r in run.results)
+        + f"; {len(checks) - len(failed)} of {len(checks)} effects shown"
+        + ("" if not failed else ": missing " + "; ".join(failed))
     )
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--data-dir", default=None)
-    ap.add_argument("--quick", action="store_true", help="skip the teacher-to-98%% run")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-preset", action="store_true", help="skip the quick preset (about 3 min)")
+    ap.add_argument("--epoch-in-process", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    device = pick_device(args.device)
-    data = load_mnist(args.data_dir, device)
-    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
-    engine_vs_bare(data)
-    consistent_teaching_cost(data)
-
-    fake_teacher = torch.randn(len(data.train_y), 10, device=device) * 5
-    for hidden in [(800, 800), (100, 100)]:
-        name = "-".join(map(str, hidden))
-        plain = epoch_seconds(data, hidden, 512, 0.0, None)
-        kd = epoch_seconds(data, hidden, 512, 0.9, fake_teacher)
-        loader = dataloader_epoch_seconds(data, hidden, 512)
-        print(
-            f"{name} student epoch (60k, batch 512): labels only {plain:.2f} s, distilled {kd:.2f} s "
-            f"(ratio {kd / plain:.2f}), DataLoader loop {loader:.2f} s ({loader / plain:.1f}x slower)"
-        )
-
-    # Classroom: a cached teacher is loaded; its logits are computed once, then both students train.
-    spec = TeacherSpec()
-    teacher, _ = teacher_training(spec, data)  # untrained weights: same cost as a trained one
-    start = time.perf_counter()
-    with torch.no_grad():
-        logits = teacher.eval()(data.train_x)[0]
-    _, events = race(data, logits, DistillConfig(epochs=1, train_size=None))
-    first = next(ev for ev in events if ev.kind == "epoch")
-    print(
-        f"classroom: Train -> first epoch of both 800-800 students on all 60k: "
-        f"{time.perf_counter() - start:.1f} s (target < 10 s)"
-    )
-    _, events = race(data, logits, DistillConfig(epochs=1, train_size=1000))
-    start = time.perf_counter()
-    first = next(ev for ev in events if ev.kind == "epoch")
-    print(f"classroom: the Lab default (1,000 images) first epoch: {time.perf_counter() - start:.2f} s")
-
-    if not args.quick:
-        start = time.perf_counter()
-        _, events = teacher_training(spec, data)
-        reached = None
-        for ev in events:
-            if ev.kind == "epoch":
-                acc = 1 - ev.test_errors[0] / ev.test_total
-                print(
-                    f"  teacher epoch {ev.epoch}: {ev.test_errors[0]} errors "
-                    f"({100 * acc:.2f}%) at {ev.elapsed:.1f} s"
-                )
-                if reached is None and acc >= 0.98:
-                    reached = time.perf_counter() - start
-        print(
-            f"default teacher ({spec.label}): >= 98% after {reached:.1f} s (target < 60 s)"
-            if reached
-            else "default teacher never reached 98%"
-        )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak resident memory: {peak:.0f} MB (target < 2048 MB)")
-    del first
+    if args.epoch_in_process:
+        return one_epoch_in_a_process(args.epoch_in_process)
+    data = load_mnist(None, torch.device("cpu"))
+    print(f"CPU, torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores")
+    flops, bandwidth, _cached = section_limit(data)
+    section_plain(data, flops, bandwidth)
+    section_threads(data)
+    section_lab(data)
+    if not args.skip_preset:
+        section_preset(data)
 
 
 if __name__ == "__main__":

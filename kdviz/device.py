@@ -50,3 +50,14 @@ def describe(device: torch.device | None = None) -> str:
     else:
         what = _("CPU ({n} threads)").format(n=torch.get_num_threads())
     return _("{device}, torch {version}").format(device=what, version=torch.__version__)
+
+
+def flush_denormals() -> None:
+    """Treat denormal floats as zero on this thread and on the threads it starts from now on (the
+    CPU's flush-to-zero flags are per thread, and a thread starts with its parent's: torch's CPU
+    threads, started by a thread's first parallel operation, keep what it had then). Adam's second
+    moments of tiny gradients underflow into denormals after an epoch or two, and an operation on
+    one costs many times a normal one: an 800-800 student's epochs on a 2-core CPU went from 2.9 s
+    to 6.0 s by its third, with the same test errors to the last one once flushed. A no-op where
+    the CPU has no such flags."""
+    torch.set_flush_denormal(True)

@@ -303,8 +303,11 @@ def temperature_sweep(bench: Bench) -> Findings:
     """
     data, s = bench.data, bench.recipe
     Ts, curve, rows, found = tuple(s.sweep_Ts), [], [], {}
-    for hidden, epochs, n in ((s.big, s.sweep_epochs, 1), (s.small, s.small_epochs, s.small_seeds)):
-        cfg = s.config(epochs, s.sweep_size)
+    for hidden, epochs, n, batch in (
+        (s.big, s.sweep_epochs, 1, s.batch_size),
+        (s.small, s.small_epochs, s.small_seeds, s.small_batch_size),
+    ):
+        cfg = replace(s.config(epochs, s.sweep_size), batch_size=batch)
         inits = [s.seed + j for _t in Ts for j in range(n)]
         _model, last = bench.fit(hidden, _each(Ts, n), (s.alpha,) * len(Ts) * n, cfg, inits=inits)
         errs = {t: last.test_errors[i * n : (i + 1) * n] for i, t in enumerate(Ts)}

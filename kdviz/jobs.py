@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kdviz.control import Stopped
+from kdviz.device import flush_denormals
 from kdviz.i18n import _
 from kdviz.train import Progress
 
@@ -62,6 +63,7 @@ class Job:
         self.started = 0.0  # time.monotonic() when it started running
         self.mates = 1  # jobs in the run it started in
         self.epochs: list[Progress] = []  # every "epoch" event, for the charts
+        self.partial: Progress | None = None  # a test before the first tested epoch ended
         self.latest: Progress | None = None  # the newest event, for the progress bar
         self._latest_at = 0.0  # time.monotonic() when it came
         self.result: Any = None
@@ -80,7 +82,14 @@ class Job:
             # is remembered (up to `keep` jobs): the charts need only the numbers.
             ev = replace(ev, snapshot=None)
             self.epochs.append(ev)
+        elif ev.kind == "partial":
+            self.partial = ev
         self.latest, self._latest_at = ev, time.monotonic()
+
+    @property
+    def tested(self) -> list[Progress]:
+        """Every test the charts draw: the partial one first (if any), then each tested epoch."""
+        return [self.partial, *self.epochs] if self.partial is not None else list(self.epochs)
 
     def seconds_left(self) -> float | None:
         """What the latest report's pace says is left, counted down since it came: a run busy
@@ -262,6 +271,7 @@ class JobQueue:
             thread.start()
 
     def _run(self, group: list[Job]) -> None:
+        flush_denormals()  # before this thread's first torch operation starts its CPU threads
         if self.nice:
             lower_thread_priority(self.nice)
         first = group[0]

@@ -99,19 +99,20 @@ def stacked_losses(
     `knowledge` has another kind's term (hint, relation) in its soft term's place.
     """
     K, B, C = student_logits.shape
-    hard = (
-        F.cross_entropy(student_logits.reshape(K * B, C), targets.repeat(K), reduction="none")
-        .view(K, B)
-        .mean(1)
-    )  # (K,)
+    # Classes first, (K, C, B): a softmax over the last dim of 10 classes runs at a tenth of the
+    # speed of one over a leading dim on a CPU, and these losses were a quarter of a 30-30
+    # student's step (27 of them stacked: 1.7 ms a step -> 0.6 ms; one 800-800: 0.36 -> 0.27 ms).
+    s = student_logits.transpose(1, 2).contiguous()
+    hard = F.cross_entropy(s, targets.expand(K, B), reduction="none").mean(1)  # (K,)
     if teacher_logits is None:
         soft = torch.zeros_like(hard)
     else:
         t = T.view(K, 1, 1).to(student_logits.dtype)
         teacher = teacher_logits.detach()
-        log_qs = F.log_softmax(student_logits / t, dim=-1)
-        log_qt = F.log_softmax((teacher if teacher.dim() == 3 else teacher.unsqueeze(0)) / t, dim=-1)
-        kl = (log_qt.exp() * (log_qt - log_qs)).sum(-1).mean(1)  # (K,) batchmean
+        teacher = teacher.transpose(1, 2) if teacher.dim() == 3 else teacher.t().unsqueeze(0)
+        log_qs = F.log_softmax(s / t, dim=1)
+        log_qt = F.log_softmax(teacher / t, dim=1)
+        kl = (log_qt.exp() * (log_qt - log_qs)).sum(1).mean(1)  # (K,) batchmean
         soft = T.to(kl.dtype) ** 2 * kl
     if knowledge is not None:
         uses, terms = knowledge

@@ -212,18 +212,22 @@ def training_curves(
     reference: dict[str, float] | None = None,
     earlier: dict[str, tuple[Sequence[int], Sequence[float]]] | None = None,
     owners: Sequence[int] | None = None,
+    partial_first: bool = False,
 ) -> go.Figure:
     """One line per model (e.g. test errors per epoch), optional horizontal references, and
     `earlier` runs (name -> (epochs, values)) as thin dotted lines to compare against.
 
     `owners`: the model each series belongs to (its colour, the same as in another chart of the
-    same models); a model's second series is dashed."""
+    same models); a model's second series is dashed. `partial_first`: the first point is a test
+    before its epoch ended (kdviz.train's "partial" event), drawn hollow."""
     owners = list(range(len(series))) if owners is None else list(owners)
+    symbols = ["circle-open" if partial_first and i == 0 else "circle" for i in range(len(epochs))]
     lines = [
         go.Scatter(
             x=list(epochs),
             y=list(values),
             mode="lines+markers",
+            marker=dict(symbol=symbols, size=[11 if s == "circle-open" else 6 for s in symbols]),
             name=name,
             line=dict(color=COLORS[k % len(COLORS)], width=3, dash="dash" if k in owners[:i] else None),
         )

@@ -26,6 +26,7 @@ import torch
 from kdviz import elastic, shifts
 from kdviz.control import OnProgress, StopFlag, Stopped, ignore, never_stop
 from kdviz.data import MNIST
+from kdviz.device import flush_denormals
 from kdviz.i18n import _
 from kdviz.losses import check_alpha, hint_terms, relation_terms, stacked_losses
 from kdviz.models import StackedMLP, count_errors, predict_logits
@@ -76,6 +77,10 @@ class TrainConfig:
     # Test errors after every n-th epoch and the last: on a small transfer set one pass over the
     # 10,000 test images costs as much as an epoch of training (a default Lab race: half its time).
     eval_every: int = 1
+    # Seconds into a run after which, if no test has come yet, the models are tested once before
+    # the epoch ends (a "partial" event): a class sees a first point within a second of Train even
+    # when an epoch takes several (an 800-800 pair on 60,000 images). 0 = off. Training is the same.
+    first_look: float = 0.0
 
     def __post_init__(self):
         if not 1 <= int(self.epochs) <= MAX_EPOCHS:
@@ -100,6 +105,10 @@ class TrainConfig:
             raise ValueError(
                 _("elastic strength must be 0-100 pixels, got {value}").format(value=self.elastic)
             )
+        if not 0 <= self.first_look <= 3600:  # also refuses NaN
+            raise ValueError(
+                _("first look must be 0 (off) to 3600 seconds, got {value}").format(value=self.first_look)
+            )
         if self.train_size is not None and int(self.train_size) < 1:
             raise ValueError(_("train size must be >= 1, got {value}").format(value=self.train_size))
         if any(not 0 <= int(d) <= 9 for d in self.omit):
@@ -122,7 +131,9 @@ class TrainConfig:
 class Progress:
     """One report from the engine; lists have one entry per model being trained."""
 
-    kind: str  # "step" (cheap, frequent) or "epoch" (with test errors)
+    # "step" (cheap, frequent), "epoch" (with test errors) or "partial" (test errors before the
+    # first tested epoch ended: TrainConfig.first_look)
+    kind: str
     epoch: int  # epochs completed
     epochs: int
     step: int
@@ -152,6 +163,11 @@ class Progress:
     @property
     def fraction(self) -> float:
         return self.step / max(self.steps, 1)
+
+    @property
+    def at(self) -> float:
+        """Epochs done, with the fraction of the current one: where a point sits on an epoch axis."""
+        return self.step * self.epochs / max(self.steps, 1)
 
     @property
     def eta(self) -> float:
@@ -205,6 +221,7 @@ def train(
 ) -> Iterator[Progress]:
     """Train the K models of `model` together; yields Progress, ends early when asked to stop."""
     K, device = model.k, data.device
+    flush_denormals()
     T_, T_slope, alpha_ = _schedule(K, T, T_end, alpha, device)
     kinds, peer = _knowledge(K, knowledge, peers, model)
     listening = [k for k in range(K) if alpha_[k] > 0]
@@ -217,7 +234,8 @@ def train(
     features = teacher is not None and any(kinds[k] in FROM_FEATURES for k in listening)
 
     idx = transfer_indices(data.train_y, cfg.train_size, cfg.omit)
-    x, y = data.train_x[idx], data.train_y[idx]
+    everything = len(idx) == len(data.train_y)  # then idx is 0..n-1: no copy of the images
+    x, y = (data.train_x, data.train_y) if everything else (data.train_x[idx], data.train_y[idx])
     teacher = None if teacher is None else teacher.subset(idx, device)
     n = len(idx)
     bs = min(int(cfg.batch_size or auto_batch(n)), n)
@@ -231,10 +249,7 @@ def train(
     relations = [k for k in range(K) if kinds[k] == "relation"] if features else []
     projection = _projection(len(hints), model, teacher, x, int(cfg.seed)) if hints else None
     weights = [*model.parameters(), *([projection] if hints else [])]
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(weights, lr=cfg.lr, momentum=0.9, nesterov=True)
-    else:
-        opt = torch.optim.Adam(weights, lr=cfg.lr)
+    opt = _optimizer(weights, cfg, device)
     first_epoch, step, done_before = 0, 0, 0.0
     if resume is not None:
         model.load_state_dict(resume["model"])
@@ -257,16 +272,22 @@ def train(
         } | ({} if projection is None else {"projection": projection.detach().clone()})
 
     model.train()
+    shuffled = torch.empty_like(x)
     start, last_report = time.perf_counter() - done_before, 0.0
+    look = float(cfg.first_look) if first_epoch < int(cfg.eval_every) else 0.0
     for epoch in range(first_epoch, int(cfg.epochs)):
         perm = torch.randperm(n, generator=g).to(device)
+        # The epoch's images in batch order, gathered in one pass: each batch is then a slice, not
+        # a gather of 128 scattered rows per step (140 ms of an 800-800 student's 60k epoch)
+        torch.index_select(x, 0, perm, out=shuffled)
+        labels = y[perm]
         sums = torch.zeros(3, K, device=device)  # soft, hard, correct; summed over batches
         seen = 0
         for b in range(per_epoch):
             if should_stop():
                 return
-            rows = perm[b * bs : (b + 1) * bs]
-            xb, yb, moved = x[rows], y[rows], None
+            batch = slice(b * bs, (b + 1) * bs)
+            rows, xb, yb, moved = perm[batch], shuffled[batch], labels[batch], None
             if cfg.jitter:
                 xb, moved = shifts.jitter(xb, int(cfg.jitter), g)
             if cfg.elastic:
@@ -293,7 +314,12 @@ def train(
             seen += len(yb)
             step += 1
             now = time.perf_counter() - start
-            if now - last_report >= report_every and b < per_epoch - 1:
+            if look and now >= look and epoch < int(cfg.eval_every) and b < per_epoch - 1:
+                look = 0.0  # once: the test pass costs as much as a few steps
+                errors = count_errors(predict_logits(model, data.test_x), data.test_y)
+                yield _event("partial", epoch, cfg, step, steps, now, sums / seen, errors, len(data.test_y))
+                model.train()
+            elif now - last_report >= report_every and b < per_epoch - 1:
                 last_report = now
                 yield _event("step", epoch, cfg, step, steps, now, sums / seen)
         _check_finite(sums, epoch, K, cfg)
@@ -306,6 +332,16 @@ def train(
         ev.snapshot = lambda e=epoch + 1, t=elapsed: snapshot(e, t)
         yield ev
         model.train()
+
+
+def _optimizer(weights, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
+    """`cfg.optimizer` over `weights`, fused: one kernel reads each weight, its gradient and
+    moments once, where the default (foreach) makes a pass over all of them per elementwise op.
+    An 800-800 student's Adam step on a 2-core CPU: 2.1 ms -> 0.68 ms, a third of its epoch."""
+    fused = device.type in ("cpu", "cuda", "mps")
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(weights, lr=cfg.lr, momentum=0.9, nesterov=True, fused=fused)
+    return torch.optim.Adam(weights, lr=cfg.lr, fused=fused)
 
 
 def _schedule(K: int, T, T_end, alpha, device):

@@ -333,9 +333,15 @@ overlay = {
 }
 
 
-@fragment(run_every=0.7 if busy else None)
+# Every 0.2 s until the race's first point is in (a class watches for it), then every 0.7 s.
+first_wait = busy and not job.tested
+
+
+@fragment(run_every=(0.2 if first_wait else 0.7) if busy else None)
 def live():
     job = session_run("lab_job")
+    if first_wait and job is not None and job.tested:
+        st.rerun()  # the whole page: this fragment's pace becomes 0.7 s
     if job is None:
         st.info(_("Press **Train students** to start. All the students train together, epoch by epoch."))
         return
@@ -349,10 +355,11 @@ def live():
         st.error(_("Training failed: {error}").format(error=job.error))
     elif job.status == "stopped" and job.result is None:
         st.warning(_("Stopped before the first epoch finished: nothing to compare yet."))
-    if job.epochs:
-        ep = [e.epoch for e in job.epochs]
-        errors, losses, owners = runs.race_curves(job.details.cfg.students, job.epochs)
-        every = job.details.cfg.tested_every
+    tested = job.tested
+    if tested:
+        ep = [e.at for e in tested]
+        errors, losses, owners = runs.race_curves(job.details.cfg.students, tested)
+        every, total, partial = job.details.cfg.tested_every, tested[0].test_total, job.partial
         st.caption(
             _("These students: {students}.").format(students=job.details.cfg.describe())
             + " "
@@ -364,22 +371,39 @@ def live():
                     "over them costs about as much as an epoch of training on 1,000 images, so a race is "
                     "tested at most ten times."
                 )
-            ).format(total=job.epochs[0].test_total, every=every)
+            ).format(total=total, every=every)
+            + (
+                " "
+                + _(
+                    "The first point (hollow) is a test at epoch {at:.2f}, before that epoch's "
+                    "training had finished: a first look, not a whole epoch."
+                ).format(at=partial.at)
+                if partial is not None
+                else ""
+            )
         )
         left, right = st.columns(2)
         chart(
             plots.training_curves(
                 ep,
                 errors,
-                _("Test errors (of {total:,}) per epoch").format(total=job.epochs[0].test_total),
+                _("Test errors (of {total:,}) per epoch").format(total=total),
                 _("test errors"),
                 {_("teacher"): teacher.test_errors},
                 overlay,
+                partial_first=partial is not None,
             ),
             left,
         )
         chart(
-            plots.training_curves(ep, losses, _("Training loss terms per epoch"), _("loss"), owners=owners),
+            plots.training_curves(
+                ep,
+                losses,
+                _("Training loss terms per epoch"),
+                _("loss"),
+                owners=owners,
+                partial_first=partial is not None,
+            ),
             right,
         )
     lab_runs = st.session_state.setdefault("lab_runs", [])  # (job id, LabResult), oldest first

@@ -362,3 +362,12 @@ def test_an_experiments_run_says_which_step_it_is_on_and_what_is_left_in_all():
     run.current = "omit3"
     assert run.number == 2 and run.seconds_left(10.0, "cpu") == 10.0 + CPU_SECONDS["quick"]["temperature"]
     assert run.seconds_left(10.0, "cuda") is None and run.seconds_left(float("nan"), "cpu") is None
+
+
+def test_fits_are_tested_a_few_times_but_the_main_table_after_every_epoch():
+    """A test pass costs many steps; only the main table draws a curve epoch by epoch."""
+    for epochs in (1, 3, 20, 30, 100):
+        cfg = R.QUICK.config(epochs)
+        passes = len([e for e in range(1, epochs + 1) if e % cfg.eval_every == 0 or e == epochs])
+        assert 1 <= passes <= R.TESTS
+    assert R.QUICK.main_config().eval_every == 1 and R.FULL.main_config().eval_every == 1

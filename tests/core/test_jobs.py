@@ -221,3 +221,25 @@ def test_time_left_counts_down_between_reports():
     time.sleep(0.35)  # a quiet spell (a test pass): the estimate runs down, it does not stay
     assert job.seconds_left() == 0.0 and job.seconds_elapsed() >= 0.65
     gate.set()
+
+
+def test_a_run_draws_its_partial_test_first_and_flushes_denormals_in_its_thread(tiny_data):
+    """The Lab's charts read `tested`: the partial-epoch point, then the tested epochs. A training
+    thread treats denormals as zero (kdviz.device.flush_denormals) before its first operation."""
+    import torch
+
+    from kdviz.models import StackedMLP
+    from kdviz.train import TrainConfig, run_to_end, train
+
+    flushed = []
+
+    def fn(job):
+        flushed.append(float(torch.tensor([1e-40]) * 1.0))
+        cfg = TrainConfig(epochs=2, batch_size=32, eval_every=2, first_look=1e-9)
+        return run_to_end(train(StackedMLP((16,), seed=0), tiny_data, cfg), job.report)
+
+    job = JobQueue().submit("run", "students", fn)
+    assert wait_for(job, 30) and job.status == "done"
+    assert flushed == [0.0]
+    assert [ev.kind for ev in job.tested] == ["partial", "epoch"] and job.tested[0].at < 2
+    assert job.tested[1] is job.epochs[0] and job.partial is job.tested[0]

@@ -94,3 +94,14 @@ def test_soft_target_bars_and_the_similarity_heatmap():
     assert math.isnan(hidden.data[0].z[0][0]) and hidden.data[0].z[0][1] == pytest.approx(0.1)
     assert plots.similarity_heatmap(sim, 2.0, hide_diagonal=False).data[0].z[1][1] == pytest.approx(0.8)
     assert hidden.layout.yaxis.autorange == "reversed" and hidden.layout.height == 520
+
+
+def test_a_partial_first_point_is_drawn_hollow_and_the_rest_filled():
+    fig = plots.training_curves(
+        [0.35, 2, 4], {"labels only": [8000, 900, 700]}, "t", "errors", partial_first=True
+    )
+    (line,) = fig.data
+    assert list(line.x) == [0.35, 2, 4]
+    assert list(line.marker.symbol) == ["circle-open", "circle", "circle"]
+    whole = plots.training_curves([2, 4], {"labels only": [900, 700]}, "t", "errors")
+    assert "circle-open" not in list(whole.data[0].marker.symbol)

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -145,6 +147,8 @@ def test_jitter_moves_each_image_within_range():
         dict(optimizer="sgd", epochs=2, warmup=2),
         dict(max_norm=-3.0),  # would flip every weight's sign
         dict(max_norm=float("nan")),
+        dict(first_look=-1.0),
+        dict(first_look=float("nan")),
     ],
 )
 def test_bad_config_raises(bad):
@@ -227,3 +231,45 @@ def test_a_diverged_model_stops_the_run_instead_of_reporting_errors(tiny_data):
             events.append(ev)
     assert isinstance(caught.value, ValueError) and "learning rate 9 with sgd" in str(caught.value)
     assert not [ev for ev in events if ev.kind == "epoch"]  # no test errors from a broken model
+
+
+def test_a_first_look_tests_before_the_first_tested_epoch_and_changes_nothing(tiny_data):
+    """The Lab's first point: a test part-way through, marked "partial"; training is the same."""
+    teacher_logits = torch.randn(len(tiny_data.train_y), 10) * 3
+    looked = StackedMLP((32,), k=2, seed=0)
+    cfg = TrainConfig(epochs=4, batch_size=32, eval_every=2, first_look=1e-9)  # after the first step
+    events = list(train(looked, tiny_data, cfg, (4.0, 4.0), (0.0, 0.9), Cached(teacher_logits)))
+    tested = [ev for ev in events if ev.kind != "step"]
+    assert [ev.kind for ev in tested] == ["partial", "epoch", "epoch"]
+    first = tested[0]
+    assert first.step == 1 and 0 < first.at < 1 and len(first.test_errors) == 2
+    assert [ev.at for ev in tested[1:]] == [2.0, 4.0]
+    plain = StackedMLP((32,), k=2, seed=0)
+    run_to_end(
+        train(plain, tiny_data, replace(cfg, first_look=0.0), (4.0, 4.0), (0.0, 0.9), Cached(teacher_logits))
+    )
+    for a, b in zip(looked.parameters(), plain.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    # The partial test is the model as it was: the untrained students already err on most images
+    assert first.test_errors[0] > tested[-1].test_errors[0]
+
+
+def test_no_first_look_once_a_tested_epoch_came_first(tiny_data):
+    cfg = TrainConfig(epochs=2, batch_size=600, first_look=1e-9)  # one step an epoch: no time to look
+    kinds = [ev.kind for ev in train(StackedMLP((8,), seed=0), tiny_data, cfg)]
+    assert "partial" not in kinds and kinds.count("epoch") == 2
+
+
+def test_denormals_are_flushed_in_training_threads():
+    """Adam's moments underflow into denormals; on them a CPU runs many times slower (kdviz.device)."""
+    import threading
+
+    import kdviz  # noqa: F401  (flushes on import)
+
+    seen = []
+    tiny = torch.tensor([1e-40])
+    seen.append(float(tiny * 1.0))
+    thread = threading.Thread(target=lambda: seen.append(float(tiny * 1.0)))
+    thread.start()
+    thread.join()
+    assert seen == [0.0, 0.0]
