@@ -104,6 +104,8 @@ def stacked_losses(
     # student's step (27 of them stacked: 1.7 ms a step -> 0.6 ms; one 800-800: 0.36 -> 0.27 ms).
     s = student_logits.transpose(1, 2).contiguous()
     hard = F.cross_entropy(s, targets.expand(K, B), reduction="none").mean(1)  # (K,)
+    if teacher_logits is None and knowledge is None:  # labels only: fewer ops, the same total
+        return ((1 - alpha) * hard).sum(), torch.zeros_like(hard), hard.detach()
     if teacher_logits is None:
         soft = torch.zeros_like(hard)
     else:

@@ -102,11 +102,13 @@ class StackedMLP(nn.Module):
             self.weights.append(nn.Parameter(torch.stack([drawn[i][layer][0] for i in inits])))
             self.biases.append(nn.Parameter(torch.stack([drawn[i][layer][1] for i in inits])))
 
-    def forward(self, x: torch.Tensor, with_hidden: bool = False):
+    def forward(self, x: torch.Tensor, with_hidden: bool = False, normalized: bool = False):
         """x: (B, 784) shared by all K, or (K, B, 784) -> logits (K, B, 10); `with_hidden`:
         (logits, the last hidden layer's activations (K, B, units), before dropout), what hint
-        and relation students learn from (kdviz.losses)."""
-        x = (x - PIXEL_MEAN) / PIXEL_STD  # same preprocessing for teacher and students
+        and relation students learn from (kdviz.losses). Pixels in [0, 1], or `normalized`
+        already (`normalize`: kdviz.train does a whole epoch's images at once)."""
+        if not normalized:
+            x = normalize(x)
         # K = 1 (a teacher, one student) takes plain matmuls: on a CPU a batch of one matmul
         # costs more than the matmul itself.
         one = self.k == 1
@@ -143,6 +145,13 @@ class StackedMLP(nn.Module):
 
     def parameters_per_model(self) -> int:
         return sum(p[0].numel() for p in self.parameters())
+
+
+def normalize(x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """MNIST's standardisation, the same for teacher and students; in place into `out` if given."""
+    if out is None:
+        return (x - PIXEL_MEAN) / PIXEL_STD
+    return torch.sub(x, PIXEL_MEAN, out=out).div_(PIXEL_STD)
 
 
 def _initial_weights(

@@ -43,6 +43,8 @@ class TeacherTargets:
         with torch.no_grad():
             return self.hidden(x)
 
+    reads_images = False  # `batch` looks at the images' pixels (in [0, 1]), not only at `rows`
+
     def check(self, cfg) -> None:
         """ValueError if these targets cannot teach under `cfg`'s augmentations."""
 
@@ -99,6 +101,8 @@ class PerShift(TeacherTargets):
 
 
 class Live(TeacherTargets):
+    reads_images = True
+
     def __init__(self, teacher: Callable[[torch.Tensor], torch.Tensor]):
         self.teacher = teacher
 
