@@ -103,7 +103,7 @@ TESTS = 10
 # Seconds into a race at which, if no test has come yet, it is tested once (a partial-epoch point):
 # an 800-800 pair's epoch on 60,000 images takes seconds, and a class watching must see a point
 # within one second of Train (training continues exactly as it would have).
-FIRST_LOOK = 0.2
+FIRST_LOOK = 0.1
 
 
 def caveats(epochs_done: int, epochs: int) -> list[str]:

@@ -65,7 +65,7 @@ from kdviz.teacher import (
 )
 from kdviz.teacher import load_teacher as load_checkpoint
 from kdviz.timing import CPU_SECONDS, race_seconds
-from kdviz.train import Progress, auto_batch, transfer_indices
+from kdviz.train import Progress, auto_batch, transfer_indices, warm_up
 
 __all__ = [  # what pages and the CLI may use, besides the runs below
     "DEFAULT", "EXPERIMENTS", "KNOWLEDGE_NAMES", "MAX_STUDENTS", "PAIR", "SHIPPED", "TEACHER_RECIPES",
@@ -73,7 +73,7 @@ __all__ = [  # what pages and the CLI may use, besides the runs below
     "Stopped", "Student", "Teacher", "TeacherSpec",
     "cached_teachers", "card_path", "checkpoint_path", "checkpoints", "decode_students", "encode_students",
     "check_names", "ignore", "knowledge_name", "parse_hidden", "pool_key", "race_curves", "race_table",
-    "shape_name", "student_names", "students_from_table",
+    "shape_name", "student_names", "students_from_table", "warm_up",
 ]  # fmt: skip
 
 

@@ -4,10 +4,11 @@ The table holds seconds each experiment took on this project's 2-core laptop-cla
 AVX-512) with the shipped teacher, measured with `kdviz reproduce`: a run on another CPU differs,
 so a page words it as "about". No table for a GPU: there it says nothing rather than guess.
 
-A Lab race's seconds come from a cost model fitted to six races on the same CPU (30-30 to
-800-800 students, 1 to 6 of them, 1,000 to 60,000 images; within 5% on the 800-800 races):
-a fixed cost per optimizer step, Adam's pass over every student's weights per step, the
-training FLOPs (6 per weight per image) and the test passes (2 per weight per test image).
+A Lab race's seconds come from a cost model fitted to seven races on the same CPU (30-30 to
+800-800 students, 2 to 6 of them, 1,000 to 60,000 images; within 11%, but six 30-30 students on
+60,000 images, 18% under): a fixed cost per optimizer step, Adam's pass over every student's
+weights per step (fused: measured, not fitted), the training FLOPs (6 per weight per image) and
+the test passes (2 per weight per test image).
 The job queue scales it by how this server's finished runs compared with it (kdviz.jobs).
 """
 
@@ -52,9 +53,9 @@ def estimated_seconds(preset: str, names: Sequence[str], device: str) -> float |
     return 5 + sum(table.get(n, 0) for n in names)
 
 
-STEP_SECONDS = 5.5e-3  # per optimizer step, whatever the students
-ADAM_SECONDS = 3.6e-9  # per step, per weight of every student
-TRAIN_FLOPS, TEST_FLOPS = 131e9, 161e9  # per second, fp32, at the Lab's batch sizes
+STEP_SECONDS = 1.24e-3  # per optimizer step, whatever the students
+ADAM_SECONDS = 4.3e-10  # per step, per weight of every student (fused: 0.55 ms for an 800-800)
+TRAIN_FLOPS, TEST_FLOPS = 278e9, 187e9  # per second, fp32, at the Lab's batch sizes
 
 
 def race_seconds(

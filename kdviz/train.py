@@ -17,6 +17,7 @@ event's `snapshot()` holds everything needed to `resume` bit-for-bit where it st
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,17 @@ T_MIN, T_MAX = 0.05, 1000.0
 class Diverged(ValueError):
     """A model's loss stopped being a number: its test errors would be meaningless (often 9,020,
     every image called a 0), so the run stops and says so instead of reporting them."""
+
+
+def warm_up() -> threading.Thread:
+    """Import, in the background, what a process's first optimizer imports (torch._dynamo: about
+    a second on a 2-core CPU), so that the app's first Train does not wait for it: a class must
+    see the Lab's first point within a second. The thread, to join where that matters."""
+    thread = threading.Thread(
+        target=lambda: torch.optim.Adam([torch.zeros(1, requires_grad=True)]), daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def check_training_t(T) -> float:

@@ -340,8 +340,6 @@ first_wait = busy and not job.tested
 @fragment(run_every=(0.2 if first_wait else 0.7) if busy else None)
 def live():
     job = session_run("lab_job")
-    if first_wait and job is not None and job.tested:
-        st.rerun()  # the whole page: this fragment's pace becomes 0.7 s
     if job is None:
         st.info(_("Press **Train students** to start. All the students train together, epoch by epoch."))
         return
@@ -410,6 +408,8 @@ def live():
     if job.finished and job.result is not None and all(jid != job.id for jid, _result in lab_runs):
         lab_runs.append((job.id, job.result))
     redraw_once_finished(job)
+    if first_wait and tested:
+        st.rerun()  # the whole page, once the first point is drawn: this fragment's pace becomes 0.7 s
 
 
 live()

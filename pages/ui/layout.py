@@ -12,6 +12,7 @@ from kdviz import env as environment
 from kdviz import i18n
 from kdviz.env import Env, EnvError
 from kdviz.i18n import N_, _
+from kdviz.runs import warm_up
 from pages.ui.session import my_runs
 
 # The sidebar menu, in teaching order. Streamlit's own page list (hidden in .streamlit/config.toml)
@@ -40,9 +41,15 @@ PHONE_CSS = """<style>
 </style>"""
 
 
+@functools.cache
+def _warm_up() -> None:
+    warm_up()  # once per server, at its first page: not at its first Train (kdviz.train.warm_up)
+
+
 def setup_page(title: str, projector_default: bool = False) -> None:
     """Every page's first call: the language and projector mode of this view, the menu, the
     server's environment (a malformed KDVIZ_* variable stops the page with one clear message)."""
+    _warm_up()
     language = i18n.choose(st.query_params.get("lang"), st.context.locale)
     st.session_state["_lang"] = language
     i18n.set_language(language)
