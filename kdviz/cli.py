@@ -23,7 +23,7 @@ EXAMPLES = """examples:
   kdviz distill --student 30,30 --T 4 --train-size 1000 --epochs 20
   kdviz distill --omit 3                      leave every 3 out of the transfer set
   kdviz train-teacher --epochs 10 --seed 1
-  kdviz reproduce --quick                     the paper's six experiments, about 8 min on 2 cores
+  kdviz reproduce --quick                     the paper's six experiments, about 2 min on 2 cores
   kdviz train-teacher --preset paper          the shipped teacher's recipe (hours on a CPU; resumable)
   kdviz reproduce --only main,omit3 --json
   kdviz reproduce --only ensemble             an ensemble of teachers distilled into one student
@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_const",
         const="quick",
         help="short training: the paper's six in minutes on a 2-core CPU (the examples below say how many), "
-        "the ensemble 4-8 min more (default)",
+        "the ensemble about 2 min more (default)",
     )
     speed.add_argument(
         "--full",

@@ -125,7 +125,7 @@ TESTS = 4  # test passes in a fit (Recipe.config): its last, and snapshots to re
 # Values of the notes' placeholders. A percentage is a value, not the message's own text: in a message,
 # "3% of" reads as a printf placeholder ("% o") to Babel, whose checks then refuse the translation.
 NOTE_VALUES = {"share": "3%"}
-QUICK = Recipe(  # 2-core CPU: the paper's six in about 2.5 min (shipped teacher), the ensemble 3-6 min more
+QUICK = Recipe(  # 2-core CPU: the paper's six in about 2.5 min (shipped teacher), the ensemble 2 min more
     notes=(
         ("main", N_("Quick: the students train 8 epochs (the paper: to convergence; full: 30).")),
         ("omit3", N_("Quick: 8 epochs, not training to convergence: the counts differ, the effect stays.")),

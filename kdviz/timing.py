@@ -18,19 +18,19 @@ from collections.abc import Sequence
 
 from kdviz.i18n import _
 
-# The ensemble's were measured on one thread while a teacher trained on the other core (an upper
-# bound): quick 453 s (members 217, students 225); full extrapolated from its per-epoch times. The
-# kinds of knowledge's too: quick 3 seeds of 64-82 s, full 387-440 s.
+# Quick: one run on the idle 2-core Intel CPU with issue 22's engine (2026-12-03): the paper's six
+# in 143 s, the ensemble 116 s and the kinds of knowledge 43 s. Full: measured before that engine,
+# the ensemble's and the kinds of knowledge's on one thread beside another run: upper bounds.
 CPU_SECONDS = {
     "quick": {
-        "main": 63,
-        "omit3": 37,
-        "only78": 35,
-        "few_labels": 32,
-        "temperature": 277,
-        "matching": 2,
-        "ensemble": 453,
-        "knowledge": 230,
+        "main": 32,
+        "omit3": 17,
+        "only78": 14,
+        "few_labels": 9,
+        "temperature": 70,
+        "matching": 1,
+        "ensemble": 116,
+        "knowledge": 43,
     },
     "full": {
         "main": 1350,

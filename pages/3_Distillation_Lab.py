@@ -366,8 +366,8 @@ def live():
                 if every == 1
                 else _(
                     "Tested on all {total:,} test images every {every} epochs and after the last: a pass "
-                    "over them costs about as much as an epoch of training on 1,000 images, so a race is "
-                    "tested at most ten times."
+                    "over them costs about as much as two or three epochs of training on 1,000 images, so "
+                    "a race is tested at most ten times."
                 )
             ).format(total=total, every=every)
             + (

@@ -40,6 +40,9 @@ def two_machines(pg_url, tmp_path):
         "KDVIZ_DATA_DIR": str(data),
         "KDVIZ_HISTORY_URL": pg_url,
         "KDVIZ_TEACHER_KEY": TEACHER_KEY,
+        # Two replicas here share this machine's cores (in a school, each has its own): one thread
+        # each, or two trainings at once oversubscribe two cores (2.7x slower: benchmarks/training.py)
+        "KDVIZ_TRAIN_THREADS": "1",
     }
     one = running_app(env | {"KDVIZ_CACHE_DIR": str(tmp_path / "cache1")})
     two = running_app(env | {"KDVIZ_CACHE_DIR": str(tmp_path / "cache2")})
