@@ -9,7 +9,16 @@ from kdviz.history import PAGE, class_table, csv_bytes
 from kdviz.i18n import _, ngettext, on_screen
 from kdviz.links import parse_choice
 from pages.ui.controls import teacher_controls
-from pages.ui.layout import cache_dir, chart, data_or_stop, device_control, env, fragment, setup_page
+from pages.ui.layout import (
+    cache_dir,
+    chart,
+    data_or_stop,
+    device_control,
+    env,
+    fragment,
+    setup_page,
+    warm_up_training,
+)
 from pages.ui.lesson import open_lesson
 from pages.ui.session import (
     footprints,
@@ -32,6 +41,7 @@ OVERLAY_CHOICES = 60  # the class history's newest students offered for the over
 
 
 setup_page("Distillation Lab")
+warm_up_training()  # the first optimizer's imports, before the first Train
 st.title(_("Distillation Lab"))
 st.write(
     _(

@@ -42,14 +42,16 @@ PHONE_CSS = """<style>
 
 
 @functools.cache
-def _warm_up() -> None:
-    warm_up()  # once per server, at its first page: not at its first Train (kdviz.train.warm_up)
+def warm_up_training() -> None:
+    """Once per server, when the Lab first opens, not at its first Train (kdviz.train.warm_up).
+    Not at the first page: an import holding the interpreter while that page first lays out
+    left the Temperature page's metrics cut short at 800 px."""
+    warm_up()
 
 
 def setup_page(title: str, projector_default: bool = False) -> None:
     """Every page's first call: the language and projector mode of this view, the menu, the
     server's environment (a malformed KDVIZ_* variable stops the page with one clear message)."""
-    _warm_up()
     language = i18n.choose(st.query_params.get("lang"), st.context.locale)
     st.session_state["_lang"] = language
     i18n.set_language(language)

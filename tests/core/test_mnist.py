@@ -1,7 +1,5 @@
 """On the real MNIST (skipped without it): the distilled student beats labels alone."""
 
-import os
-
 import pytest
 
 from kdviz.distill import DistillConfig, Student, race
@@ -27,10 +25,6 @@ def test_distilled_beats_labels_only_on_1000_images(real_mnist, teacher, seed):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("KDVIZ_LONG_TESTS") != "1",
-    reason="the whole quick preset takes about 10 min: set KDVIZ_LONG_TESTS=1 to run it",
-)
 def test_quick_preset_shows_every_effect_of_the_paper(real_mnist, tmp_path):
     """The Experiments page's default, with the shipped teacher: every effect the paper's way."""
     from kdviz import runs
