@@ -88,8 +88,11 @@ class Job:
 
     @property
     def tested(self) -> list[Progress]:
-        """Every test the charts draw: the partial one first (if any), then each tested epoch."""
-        return [self.partial, *self.epochs] if self.partial is not None else list(self.epochs)
+        """The tests the charts draw: each tested epoch, or until the first one comes, the partial
+        test (if any). Once dropped, its thousands of errors no longer squash the race's scale."""
+        if not self.epochs and self.partial is not None:
+            return [self.partial]
+        return list(self.epochs)
 
     def seconds_left(self) -> float | None:
         """What the latest report's pace says is left, counted down since it came: a run busy

@@ -367,7 +367,8 @@ def live():
     if tested:
         ep = [e.at for e in tested]
         errors, losses, owners = runs.race_curves(job.details.cfg.students, tested)
-        every, total, partial = job.details.cfg.tested_every, tested[0].test_total, job.partial
+        every, total = job.details.cfg.tested_every, tested[0].test_total
+        partial = tested[0] if tested[0].kind == "partial" else None
         st.caption(
             _("These students: {students}.").format(students=job.details.cfg.describe())
             + " "
@@ -383,8 +384,8 @@ def live():
             + (
                 " "
                 + _(
-                    "The first point (hollow) is a test at epoch {at:.2f}, before that epoch's "
-                    "training had finished: a first look, not a whole epoch."
+                    "The point (hollow) is a test at epoch {at:.2f}, before that epoch's training "
+                    "had finished: a first look, not a whole epoch; the tested epochs replace it."
                 ).format(at=partial.at)
                 if partial is not None
                 else ""
